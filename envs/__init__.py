@@ -1,0 +1,68 @@
+"""Environments by name: `make("four_rooms", slip_probability=0.0)` returns the raw env.
+
+Wrap it with `wrap_for_training` for rollouts. Configs refer to environments by these names.
+"""
+
+import dataclasses
+from typing import Any
+
+from envs.base import (
+    AutoReset,
+    Box,
+    Discrete,
+    Environment,
+    EpisodeStats,
+    EpisodeStatsState,
+    wrap_for_training,
+)
+from envs.four_rooms import FourRooms
+from envs.key_door import KeyDoor
+from envs.moving_bandits import MovingBandits
+
+__all__ = [
+    "AutoReset",
+    "Box",
+    "Discrete",
+    "Environment",
+    "EpisodeStats",
+    "EpisodeStatsState",
+    "FourRooms",
+    "KeyDoor",
+    "MovingBandits",
+    "UnknownEnvironmentError",
+    "make",
+    "names",
+    "wrap_for_training",
+]
+
+_REGISTRY: dict[str, type[Environment[Any, Any]]] = {
+    "four_rooms": FourRooms,
+    "key_door": KeyDoor,
+    "moving_bandits": MovingBandits,
+}
+
+
+class UnknownEnvironmentError(ValueError):
+    """No environment is registered under the requested name."""
+
+
+def names() -> tuple[str, ...]:
+    """Registered environment names, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+def make(name: str, **kwargs: Any) -> Environment[Any, Any]:
+    """The environment `name` built with `kwargs`, validated (bad values raise ValueError)."""
+    if name not in _REGISTRY:
+        raise UnknownEnvironmentError(
+            f"unknown environment {name!r}; available: {', '.join(names())}"
+        )
+    env_class = _REGISTRY[name]
+    accepted = [field.name for field in dataclasses.fields(env_class) if field.init]
+    unknown = [key for key in kwargs if key not in accepted]
+    if unknown:
+        raise ValueError(
+            f"unknown argument(s) {', '.join(map(repr, unknown))} for environment {name!r}; "
+            f"accepted: {', '.join(accepted)}"
+        )
+    return env_class(**kwargs)

@@ -1,0 +1,192 @@
+"""The functional environment API (gymnax-like) and the wrappers every training run uses.
+
+Environments are frozen dataclasses holding only static configuration, so they are hashable
+and can be passed to `jax.jit` as static arguments; the hidden task and the episode state are
+pytrees passed in and out explicitly, so a batch of tasks or envs is a `jax.vmap`. All methods
+describe one environment: batch them with `vmap`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Generic, TypeVar
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+TaskT = TypeVar("TaskT")
+StateT = TypeVar("StateT")
+Info = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Discrete:
+    """Actions are int32 scalars in [0, n)."""
+
+    n: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """Actions are float32 vectors of shape (dim,) with bounds [low, high]."""
+
+    dim: int
+    low: float = -1.0
+    high: float = 1.0
+
+
+class Environment(abc.ABC, Generic[TaskT, StateT]):
+    """One environment, as pure functions of explicit (key, task, state).
+
+    Every state carries a step counter `t`, and `step` itself returns done=True once `t`
+    reaches `episode_length`: the time limit is part of the environment and counts as a
+    termination, so learners need no separate truncation signal.
+    """
+
+    @property
+    @abc.abstractmethod
+    def observation_size(self) -> int:
+        """Observations are float32 vectors of this length."""
+
+    @property
+    @abc.abstractmethod
+    def action_space(self) -> Discrete | Box:
+        """The actions `step` accepts."""
+
+    @property
+    @abc.abstractmethod
+    def episode_length(self) -> int:
+        """Most steps an episode can last."""
+
+    @property
+    @abc.abstractmethod
+    def terminates_early(self) -> bool:
+        """Whether an episode may end before `episode_length` steps."""
+
+    @abc.abstractmethod
+    def sample_task(self, key: jax.Array) -> TaskT:
+        """Draws the hidden task: never visible in observations, only through rewards."""
+
+    @abc.abstractmethod
+    def reset(self, key: jax.Array, task: TaskT) -> tuple[jax.Array, StateT]:
+        """Starts an episode of `task`; returns (obs, state)."""
+
+    @abc.abstractmethod
+    def step(
+        self, key: jax.Array, state: StateT, action: jax.Array, task: TaskT
+    ) -> tuple[jax.Array, StateT, jax.Array, jax.Array, Info]:
+        """Advances one step; returns (obs, state, float32 reward, bool done, info)."""
+
+
+def validate_episode_length(value: object) -> None:
+    """Rejects episode lengths that would make the time limit meaningless."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"episode_length={value!r}: must be an integer >= 1")
+
+
+def where_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """Leaf-wise select between two pytrees of the same structure: a branch-free `if`."""
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+@dataclasses.dataclass(frozen=True)
+class Wrapper(Environment[TaskT, Any]):
+    """Delegates everything to `env`; subclasses override only what they change."""
+
+    env: Environment[TaskT, Any]
+
+    @property
+    def observation_size(self) -> int:
+        return self.env.observation_size
+
+    @property
+    def action_space(self) -> Discrete | Box:
+        return self.env.action_space
+
+    @property
+    def episode_length(self) -> int:
+        return self.env.episode_length
+
+    @property
+    def terminates_early(self) -> bool:
+        return self.env.terminates_early
+
+    def sample_task(self, key: jax.Array) -> TaskT:
+        return self.env.sample_task(key)
+
+    def reset(self, key: jax.Array, task: TaskT) -> tuple[jax.Array, Any]:
+        return self.env.reset(key, task)
+
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array, task: TaskT
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, Info]:
+        return self.env.step(key, state, action, task)
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoReset(Wrapper[TaskT]):
+    """Starts a new episode in the same step that ends one, so rollouts never stall.
+
+    On done=True the returned obs and state are those of the new episode, while reward and
+    done are those of the step that ended the old one. The terminal observation is dropped:
+    time limits count as terminations, so nothing bootstraps from it. Both branches are
+    computed and selected, which keeps the step branch-free under `vmap`.
+    """
+
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array, task: TaskT
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, Info]:
+        step_key, reset_key = jax.random.split(key)
+        obs, state, reward, done, info = self.env.step(step_key, state, action, task)
+        reset_obs, reset_state = self.env.reset(reset_key, task)
+        obs = jnp.where(done, reset_obs, obs)
+        state = where_tree(done, reset_state, state)
+        return obs, state, reward, done, info
+
+
+@flax.struct.dataclass
+class EpisodeStatsState:
+    """The wrapped env's state plus the running totals of the current episode."""
+
+    env_state: Any
+    episode_return: jax.Array  # float32 scalar: rewards summed so far this episode
+    episode_length: jax.Array  # int32 scalar: steps taken so far this episode
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeStats(Wrapper[TaskT]):
+    """Reports each finished episode's return and length in `info`, for logging.
+
+    `info["episode_return"]` / `info["episode_length"]` hold the totals of the episode that
+    ended at this step and 0 on every other step, so `sum(info[...]) / sum(done)` over a
+    rollout is the mean. Put it outside `AutoReset` (see `wrap_for_training`).
+    """
+
+    def reset(self, key: jax.Array, task: TaskT) -> tuple[jax.Array, EpisodeStatsState]:
+        obs, env_state = self.env.reset(key, task)
+        return obs, EpisodeStatsState(env_state, jnp.float32(0.0), jnp.int32(0))
+
+    def step(
+        self, key: jax.Array, state: EpisodeStatsState, action: jax.Array, task: TaskT
+    ) -> tuple[jax.Array, EpisodeStatsState, jax.Array, jax.Array, Info]:
+        obs, env_state, reward, done, info = self.env.step(key, state.env_state, action, task)
+        episode_return = state.episode_return + reward
+        episode_length = state.episode_length + 1
+        info = {
+            **info,
+            "episode_return": jnp.where(done, episode_return, 0.0),
+            "episode_length": jnp.where(done, episode_length, 0),
+        }
+        state = EpisodeStatsState(
+            env_state,
+            jnp.where(done, 0.0, episode_return),
+            jnp.where(done, 0, episode_length),
+        )
+        return obs, state, reward, done, info
+
+
+def wrap_for_training(env: Environment[TaskT, Any]) -> EpisodeStats[TaskT]:
+    """The standard stack for rollouts: auto-reset inside, episode statistics outside."""
+    return EpisodeStats(AutoReset(env))

@@ -1,0 +1,192 @@
+"""Typed, frozen, validated configuration.
+
+Every knob of a run lives in one `RunConfig`. The public names users and scripts rely on
+(`env`, `num_subpolicies`, `macro_duration`, ...) are flat fields of `RunConfig`; network and
+PPO settings are nested groups. Validation happens at construction, so a bad value fails
+before anything is compiled, with a message naming the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field, the value and the rule."""
+
+
+def _require(condition: bool, field: str, value: object, rule: str) -> None:
+    if not condition:
+        raise ConfigError(f"{field}={value!r}: {rule}")
+
+
+def _require_positive_int(field: str, value: object) -> None:
+    _require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, field, value,
+             "must be an integer >= 1")
+
+
+def _require_nonnegative_int(field: str, value: object) -> None:
+    _require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, field, value,
+             "must be an integer >= 0")
+
+
+def _require_positive_float(field: str, value: object) -> None:
+    _require(isinstance(value, (int, float)) and not isinstance(value, bool)
+             and math.isfinite(value) and value > 0, field, value, "must be a finite number > 0")
+
+
+def _require_fraction(field: str, value: object, *, closed_top: bool = True) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 and (
+        value <= 1 if closed_top else value < 1)
+    _require(ok, field, value, "must be a number in [0, 1]" if closed_top else "must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Actor and critic MLPs (separate networks, as in the original)."""
+
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Width of each hidden layer of the actor and of the critic (paper: 2x64)."""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """Hidden-layer non-linearity."""
+    initial_log_std: float = 0.0
+    """Initial state-independent log standard deviation of Gaussian (continuous) heads."""
+
+    def __post_init__(self):
+        _require(isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) >= 1
+                 and all(isinstance(h, int) and h >= 1 for h in self.hidden_sizes),
+                 "hidden_sizes", self.hidden_sizes,
+                 "must be a non-empty tuple of integers >= 1, e.g. (64, 64)")
+        _require(self.activation in ("tanh", "relu"), "activation", self.activation,
+                 "must be one of: tanh, relu")
+        _require(isinstance(self.initial_log_std, (int, float)) and math.isfinite(self.initial_log_std),
+                 "initial_log_std", self.initial_log_std, "must be a finite number")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Clipped-PPO settings for one learner (the masters or the sub-policies)."""
+
+    learning_rate: float = 3e-4
+    """Adam step size."""
+    epochs: int = 10
+    """Passes over the batch per update."""
+    num_minibatches: int = 4
+    """Minibatches per epoch."""
+    clip_epsilon: float = 0.2
+    """PPO ratio clip."""
+    clip_value_loss: bool = True
+    """Clip the value prediction around the rollout's value, as the original did."""
+    value_coef: float = 1.0
+    """Weight of the critic loss (actor and critic are separate networks)."""
+    entropy_coef: float = 0.0
+    """Entropy bonus weight (the original used 0)."""
+    max_grad_norm: float = 0.5
+    """Global-norm gradient clip per network."""
+    gamma: float = 0.99
+    """Discount per transition (per macro-action for the master)."""
+    gae_lambda: float = 0.98
+    """GAE lambda."""
+
+    def __post_init__(self):
+        _require_positive_float("learning_rate", self.learning_rate)
+        _require_positive_int("epochs", self.epochs)
+        _require_positive_int("num_minibatches", self.num_minibatches)
+        _require_positive_float("clip_epsilon", self.clip_epsilon)
+        _require(isinstance(self.clip_value_loss, bool), "clip_value_loss", self.clip_value_loss,
+                 "must be true or false")
+        _require(isinstance(self.value_coef, (int, float)) and self.value_coef >= 0, "value_coef",
+                 self.value_coef, "must be a number >= 0")
+        _require(isinstance(self.entropy_coef, (int, float)) and self.entropy_coef >= 0,
+                 "entropy_coef", self.entropy_coef, "must be a number >= 0")
+        _require_positive_float("max_grad_norm", self.max_grad_norm)
+        _require_fraction("gamma", self.gamma)
+        _require_fraction("gae_lambda", self.gae_lambda)
+
+
+def _default_master_ppo() -> PPOConfig:
+    return PPOConfig(learning_rate=1e-2, num_minibatches=4)
+
+
+def _default_sub_ppo() -> PPOConfig:
+    return PPOConfig(learning_rate=3e-4, num_minibatches=15)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One MLSH meta-training run. Defaults: the paper's Moving Bandits setting."""
+
+    env: str = "moving_bandits"
+    """Environment name from the `envs` registry."""
+    num_subpolicies: int = 2
+    """K: shared sub-policies the master chooses among."""
+    macro_duration: int = 10
+    """N: environment steps per master decision (a decision also happens at each episode start)."""
+    warmup_updates: int = 9
+    """W: updates per task that train the master only."""
+    joint_updates: int = 1
+    """U: updates per task that train master and sub-policies."""
+    num_slots: int = 100
+    """S: task slots trained at once, each with its own task and master."""
+    envs_per_slot: int = 8
+    """E: parallel environments per slot (they share the slot's task)."""
+    rollout_steps: int = 50
+    """D: environment steps per env per update (a master decision is forced at its start)."""
+    total_updates: int = 2000
+    """Updates to run (every slot does one update per iteration)."""
+    seed: int = 0
+    """Root of every random key of the run."""
+    master_epsilon: float = 0.1
+    """Probability that a macro-action's sub-policy is uniform random instead of the master's."""
+    stagger: bool = True
+    """Start slots at evenly spread points of their W+U cycle, so some slot is always joint."""
+    normalize_observations: bool = True
+    """Running mean/std observation normalisation (per slot for masters, shared for subs)."""
+    observation_clip: float = 5.0
+    """Normalised observations are clipped to +-this value."""
+    network: NetworkConfig = NetworkConfig()
+    """Actor-critic MLP shape, shared by the master and the sub-policies."""
+    master_ppo: PPOConfig = dataclasses.field(default_factory=_default_master_ppo)
+    """PPO for the per-slot masters (paper: lr 0.01)."""
+    sub_ppo: PPOConfig = dataclasses.field(default_factory=_default_sub_ppo)
+    """PPO for the shared sub-policies (paper: lr 3e-4)."""
+    log_every: int = 20
+    """Updates between progress lines and metrics.jsonl records (also the jit chunk length)."""
+
+    def __post_init__(self):
+        _require(isinstance(self.env, str) and self.env != "", "env", self.env,
+                 "must be a registered environment name")
+        _require_positive_int("num_subpolicies", self.num_subpolicies)
+        _require_positive_int("macro_duration", self.macro_duration)
+        _require_nonnegative_int("warmup_updates", self.warmup_updates)
+        _require_nonnegative_int("joint_updates", self.joint_updates)
+        _require(self.warmup_updates + self.joint_updates >= 1, "warmup_updates+joint_updates",
+                 self.warmup_updates + self.joint_updates, "must be >= 1")
+        _require_positive_int("num_slots", self.num_slots)
+        _require_positive_int("envs_per_slot", self.envs_per_slot)
+        _require_positive_int("rollout_steps", self.rollout_steps)
+        _require_positive_int("total_updates", self.total_updates)
+        _require(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
+                 "seed", self.seed, "must be an integer >= 0")
+        _require_fraction("master_epsilon", self.master_epsilon)
+        _require(isinstance(self.stagger, bool), "stagger", self.stagger, "must be true or false")
+        _require(isinstance(self.normalize_observations, bool), "normalize_observations",
+                 self.normalize_observations, "must be true or false")
+        _require_positive_float("observation_clip", self.observation_clip)
+        _require_positive_int("log_every", self.log_every)
+        _require(isinstance(self.network, NetworkConfig), "network", self.network,
+                 "must be a NetworkConfig")
+        for name in ("master_ppo", "sub_ppo"):
+            _require(isinstance(getattr(self, name), PPOConfig), name, getattr(self, name),
+                     "must be a PPOConfig")
+
+    @property
+    def cycle_length(self) -> int:
+        """Updates a slot spends on one task: W + U."""
+        return self.warmup_updates + self.joint_updates
+
+    @property
+    def env_steps_per_update(self) -> int:
+        return self.num_slots * self.envs_per_slot * self.rollout_steps

@@ -1,0 +1,178 @@
+"""One MLSH update for all task slots: rollout -> theta update -> masked phi update -> phases.
+
+Each stage is a pure function of explicit state; `mlsh_update` composes them in the order the
+algorithm reads. Warmup slots (phase < W) train theta only; joint slots (phase >= W) also
+contribute their steps to the shared sub-policies' update.
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from mlsh_jax.distributions import epsilon_mixture
+from mlsh_jax.gae import compact_macros, macro_advantages, step_advantages
+from mlsh_jax.normalization import normalize, update_stats
+from mlsh_jax.ppo import Batch, PPOMetrics, ppo_update
+from mlsh_jax.rollout import Trajectory, rollout
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import Learner, SlotState, TrainerState, fresh_masters, reset_envs, \
+    sample_tasks, select_slots
+
+
+@flax.struct.dataclass
+class UpdateMetrics:
+    """Per-update statistics; per-slot arrays let evaluation compute errors across tasks."""
+
+    slot_return_sum: jax.Array      # [S] sum of returns of episodes that ended in the rollout
+    slot_episode_count: jax.Array   # [S]
+    joint_fraction: jax.Array       # share of slots in the joint phase during this update
+    subpolicy_usage: jax.Array      # [K] share of master decisions choosing each sub-policy
+    master: PPOMetrics              # averaged over slots
+    subpolicy: PPOMetrics           # averaged over sub-policies that took a step
+    subpolicy_steps: jax.Array      # [K] optimizer steps each sub-policy took
+    macro_overflow: jax.Array       # decisions dropped for lack of capacity (always 0)
+
+
+def _time_last(x: jax.Array) -> jax.Array:
+    """[D, S, E, ...] -> [S, E, D, ...]."""
+    return jnp.moveaxis(x, 0, 2)
+
+
+def _master_apply(spec: MLSHSpec):
+    def apply(params, obs):
+        dist, value = spec.master.apply(params, obs)
+        return epsilon_mixture(dist.logits, spec.config.master_epsilon), value
+
+    return apply
+
+
+def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.Array):
+    """PPO on each slot's macro transitions (1/N timescale), every slot its own theta."""
+    cfg = spec.config
+    compact = jax.vmap(jax.vmap(compact_macros, in_axes=(0, 0, 0, None)), in_axes=(0, 0, 0, None))
+    macros = compact(_time_last(traj.decision), _time_last(traj.reward), _time_last(traj.done),
+                     spec.macro_capacity)
+
+    def at_decisions(x):
+        x = _time_last(x)
+        index = macros.start.reshape(macros.start.shape + (1,) * (x.ndim - 3))
+        return jnp.take_along_axis(x, index, axis=2)
+
+    values = at_decisions(traj.master_value)
+    advantages, returns = jax.vmap(jax.vmap(
+        lambda m, v, last: macro_advantages(m, v, last, cfg.master_ppo.gamma,
+                                            cfg.master_ppo.gae_lambda)))(
+        macros, values, traj.last_master_value)
+    raw_obs = at_decisions(traj.obs)
+
+    def one_slot(learner: Learner, obs, z, log_probs, values, advantages, returns, valid, k):
+        flat = lambda x: x.reshape((-1,) + x.shape[2:])
+        normed = normalize(learner.obs_stats, obs, cfg.observation_clip, cfg.normalize_observations)
+        batch = Batch(obs=flat(normed), actions=flat(z), log_probs=flat(log_probs),
+                      values=flat(values), advantages=flat(advantages), returns=flat(returns))
+        params, opt_state, metrics = ppo_update(
+            learner.params, learner.opt_state, batch, flat(valid), k, apply_fn=_master_apply(spec),
+            optimizer=spec.master_optimizer, cfg=cfg.master_ppo)
+        stats = update_stats(learner.obs_stats, obs, valid)
+        return Learner(params=params, opt_state=opt_state, obs_stats=stats), metrics
+
+    masters, metrics = jax.vmap(one_slot)(
+        masters, raw_obs, at_decisions(traj.subpolicy), at_decisions(traj.master_log_prob),
+        values, advantages, returns, macros.valid, jax.random.split(key, cfg.num_slots))
+    return masters, jax.tree.map(jnp.mean, metrics), macros.overflow.sum()
+
+
+def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Array,
+                       traj: Trajectory, key: jax.Array):
+    """Masked PPO for the K shared sub-policies on the joint-phase slots' steps.
+
+    The joint slots are gathered into a static-size batch (`spec.joint_capacity`), so warmup
+    slots cost nothing here. Sub-policy k learns only from the steps where z == k.
+    """
+    cfg = spec.config
+    is_joint = phase_step >= cfg.warmup_updates
+    (joint_index,) = jnp.nonzero(is_joint, size=spec.joint_capacity, fill_value=0)
+    slot_valid = jnp.arange(spec.joint_capacity) < is_joint.sum()
+    take = lambda x: jnp.take(x, joint_index, axis=1)
+    step_valid = jnp.broadcast_to(slot_valid[None, :, None], traj.reward.shape[:1] + (
+        spec.joint_capacity, cfg.envs_per_slot))
+
+    advantages, returns = step_advantages(
+        take(traj.reward), take(traj.value), take(traj.done), traj.last_value[joint_index],
+        cfg.sub_ppo.gamma, cfg.sub_ppo.gae_lambda)
+    raw_obs = take(traj.obs)
+    normed = normalize(subpolicies.obs_stats, raw_obs, cfg.observation_clip,
+                       cfg.normalize_observations)
+    flat = lambda x: x.reshape((-1,) + x.shape[3:])
+    batch = Batch(obs=flat(normed), actions=flat(take(traj.action)),
+                  log_probs=flat(take(traj.log_prob)), values=flat(take(traj.value)),
+                  advantages=flat(advantages), returns=flat(returns))
+    z = flat(take(traj.subpolicy))
+    masks = (z[None, :] == jnp.arange(cfg.num_subpolicies)[:, None]) & flat(step_valid)[None, :]
+
+    def one_subpolicy(params, opt_state, mask, k):
+        return ppo_update(params, opt_state, batch, mask, k, apply_fn=spec.subpolicy.apply,
+                          optimizer=spec.sub_optimizer, cfg=cfg.sub_ppo)
+
+    params, opt_state, metrics = jax.vmap(one_subpolicy, in_axes=(0, 0, 0, 0))(
+        subpolicies.params, subpolicies.opt_state, masks,
+        jax.random.split(key, cfg.num_subpolicies))
+    stats = update_stats(subpolicies.obs_stats, raw_obs, step_valid)
+    return Learner(params=params, opt_state=opt_state, obs_stats=stats), metrics
+
+
+def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array) -> SlotState:
+    """Count the update; a slot that finished W+U updates gets a new task, fresh theta
+    (with fresh Adam state and observation stats) and freshly reset envs."""
+    k_task, k_master, k_reset = jax.random.split(key, 3)
+    phase = slots.phase_step + 1
+    finished = phase >= spec.config.cycle_length
+    tasks = sample_tasks(spec, k_task)
+    obs, env_state = reset_envs(spec, k_reset, tasks)
+    restarted = SlotState(task=tasks, master=fresh_masters(spec, k_master),
+                          phase_step=jnp.zeros_like(phase), env_state=env_state, obs=obs)
+    return select_slots(finished, restarted, slots.replace(phase_step=phase))
+
+
+def _empty_ppo_metrics(count: int) -> PPOMetrics:
+    zeros = jnp.zeros((count,), jnp.float32)
+    return PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
+                      clip_fraction=zeros, steps_taken=zeros)
+
+
+def mlsh_update(spec: MLSHSpec, state: TrainerState) -> tuple[TrainerState, UpdateMetrics]:
+    cfg = spec.config
+    key, k_roll, k_master, k_sub, k_phase = jax.random.split(state.key, 5)
+    slots, traj = rollout(spec, state.slots, state.subpolicies, k_roll)
+    masters, master_metrics, overflow = update_masters(spec, slots.master, traj, k_master)
+    if spec.joint_capacity > 0:
+        subpolicies, sub_metrics = update_subpolicies(spec, state.subpolicies, slots.phase_step,
+                                                      traj, k_sub)
+    else:
+        subpolicies, sub_metrics = state.subpolicies, _empty_ppo_metrics(cfg.num_subpolicies)
+    metrics = summarize(spec, slots.phase_step, traj, master_metrics, sub_metrics, overflow)
+    slots = advance_phases(spec, slots.replace(master=masters), k_phase)
+    return TrainerState(slots=slots, subpolicies=subpolicies, key=key,
+                        update_step=state.update_step + 1), metrics
+
+
+def summarize(spec: MLSHSpec, phase_step, traj: Trajectory, master_metrics: PPOMetrics,
+              sub_metrics: PPOMetrics, overflow) -> UpdateMetrics:
+    cfg = spec.config
+    episode_done = traj.done.astype(jnp.float32)
+    decisions = traj.decision.astype(jnp.float32)
+    chosen = jax.nn.one_hot(traj.subpolicy, cfg.num_subpolicies) * decisions[..., None]
+    steps = sub_metrics.steps_taken
+    weight = steps / jnp.maximum(steps.sum(), 1.0)
+    return UpdateMetrics(
+        slot_return_sum=(traj.episode_return * episode_done).sum(axis=(0, 2)),
+        slot_episode_count=episode_done.sum(axis=(0, 2)),
+        joint_fraction=(phase_step >= cfg.warmup_updates).mean(),
+        subpolicy_usage=chosen.sum(axis=(0, 1, 2)) / jnp.maximum(decisions.sum(), 1.0),
+        master=master_metrics,
+        subpolicy=jax.tree.map(lambda x: (x * weight).sum(), sub_metrics),
+        subpolicy_steps=steps,
+        macro_overflow=overflow,
+    )

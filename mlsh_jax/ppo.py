@@ -1,0 +1,128 @@
+"""Clipped PPO over a flat batch with a sample mask.
+
+One implementation serves the masters (vmapped over slots), the sub-policies (vmapped over K,
+each masked to the steps it was active) and the flat baselines. A learner whose mask selects no
+sample in a minibatch skips that optimizer step entirely, so an idle sub-policy and its Adam
+moments stay bit-identical (the original took zero-gradient Adam steps, which moves them).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from mlsh_jax.config import PPOConfig
+
+ApplyFn = Callable[..., tuple]
+"""(params, normalised_obs) -> (distribution, value)."""
+
+
+@flax.struct.dataclass
+class Batch:
+    """Flat PPO samples (leading axis B); observations already normalised."""
+
+    obs: jax.Array
+    actions: jax.Array
+    log_probs: jax.Array
+    values: jax.Array
+    advantages: jax.Array
+    returns: jax.Array
+
+
+@flax.struct.dataclass
+class PPOMetrics:
+    policy_loss: jax.Array
+    value_loss: jax.Array
+    entropy: jax.Array
+    approx_kl: jax.Array
+    clip_fraction: jax.Array
+    steps_taken: jax.Array
+
+
+def make_optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+                       optax.adam(cfg.learning_rate, eps=1e-5))
+
+
+def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def normalize_advantages(advantages: jax.Array, mask: jax.Array) -> jax.Array:
+    """Zero mean, unit std over the masked samples only (each learner its own subset)."""
+    mean = masked_mean(advantages, mask)
+    std = jnp.sqrt(masked_mean((advantages - mean) ** 2, mask))
+    return jnp.where(mask > 0, (advantages - mean) / (std + 1e-8), 0.0)
+
+
+def ppo_loss(params, apply_fn: ApplyFn, batch: Batch, mask: jax.Array, cfg: PPOConfig):
+    dist, value = apply_fn(params, batch.obs)
+    log_prob = dist.log_prob(batch.actions)
+    log_ratio = log_prob - batch.log_probs
+    ratio = jnp.exp(log_ratio)
+    clipped_ratio = jnp.clip(ratio, 1.0 - cfg.clip_epsilon, 1.0 + cfg.clip_epsilon)
+    policy_loss = -masked_mean(jnp.minimum(ratio * batch.advantages,
+                                           clipped_ratio * batch.advantages), mask)
+    value_error = (value - batch.returns) ** 2
+    if cfg.clip_value_loss:
+        clipped_value = batch.values + jnp.clip(value - batch.values, -cfg.clip_epsilon,
+                                                cfg.clip_epsilon)
+        value_error = jnp.maximum(value_error, (clipped_value - batch.returns) ** 2)
+    value_loss = 0.5 * masked_mean(value_error, mask)
+    entropy = masked_mean(dist.entropy(), mask)
+    loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+    aux = PPOMetrics(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy,
+                     approx_kl=masked_mean((ratio - 1.0) - log_ratio, mask),
+                     clip_fraction=masked_mean(
+                         (jnp.abs(ratio - 1.0) > cfg.clip_epsilon).astype(jnp.float32), mask),
+                     steps_taken=jnp.asarray(0.0))
+    return loss, aux
+
+
+def _where_tree(pred, new, old):
+    return jax.tree.map(lambda n, o: jnp.where(pred, n, o), new, old)
+
+
+def ppo_update(params, opt_state, batch: Batch, mask: jax.Array, key: jax.Array, *,
+               apply_fn: ApplyFn, optimizer: optax.GradientTransformation, cfg: PPOConfig):
+    """`cfg.epochs` passes of `cfg.num_minibatches` shuffled minibatches over a flat batch.
+
+    `mask` ([B], 0/1) selects this learner's samples. Returns (params, opt_state, metrics);
+    metrics are averaged over the optimizer steps actually taken.
+    """
+    mask = mask.astype(jnp.float32)
+    batch = batch.replace(advantages=normalize_advantages(batch.advantages, mask))
+    size = mask.shape[0]
+    minibatch_size = -(-size // cfg.num_minibatches)
+    padded = minibatch_size * cfg.num_minibatches
+    grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+
+    def minibatch_step(carry, indices):
+        params, opt_state = carry
+        in_range = indices < size
+        safe = jnp.where(in_range, indices, 0)
+        minibatch = jax.tree.map(lambda x: x[safe], batch)
+        mb_mask = mask[safe] * in_range
+        (_, aux), grads = grad_fn(params, apply_fn, minibatch, mb_mask, cfg)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        has_data = mb_mask.sum() > 0
+        params = _where_tree(has_data, new_params, params)
+        opt_state = _where_tree(has_data, new_opt_state, opt_state)
+        return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
+
+    def epoch(carry, epoch_key):
+        order = jax.random.permutation(epoch_key, size)
+        order = jnp.concatenate([order, jnp.full((padded - size,), size, order.dtype)])
+        return jax.lax.scan(minibatch_step, carry, order.reshape(cfg.num_minibatches, -1))
+
+    (params, opt_state), aux = jax.lax.scan(epoch, (params, opt_state),
+                                            jax.random.split(key, cfg.epochs))
+    taken = aux.steps_taken
+    denom = jnp.maximum(taken.sum(), 1.0)
+    metrics = jax.tree.map(lambda x: jnp.sum(x * taken) / denom, aux)
+    return params, opt_state, metrics.replace(steps_taken=taken.sum())

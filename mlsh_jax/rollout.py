@@ -1,0 +1,112 @@
+"""Collect D steps in S slots x E envs with the hierarchical policy (one `lax.scan` over time).
+
+The master decides at the rollout's first step, at every episode start, and when the running
+macro-action has lasted N steps; episodes may end at any step, cutting the macro-action short.
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from mlsh_jax.distributions import epsilon_mixture
+from mlsh_jax.networks import apply_stacked, select_subpolicy
+from mlsh_jax.normalization import normalize
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import Learner, SlotState
+
+
+@flax.struct.dataclass
+class Trajectory:
+    """Time-major [D, S, E, ...] record of a rollout plus its bootstrap values."""
+
+    obs: jax.Array
+    decision: jax.Array          # the master chose a sub-policy at this step
+    subpolicy: jax.Array         # z in use at this step
+    master_log_prob: jax.Array   # log-prob of z under the epsilon-mixed master (decision steps)
+    master_value: jax.Array
+    action: jax.Array
+    log_prob: jax.Array          # of the action under the active sub-policy
+    value: jax.Array             # the active sub-policy's critic
+    reward: jax.Array
+    done: jax.Array
+    episode_return: jax.Array    # return of the episode that ended at this step (0 otherwise)
+    last_master_value: jax.Array  # [S, E] master value at the observation after the rollout
+    last_value: jax.Array         # [S, E] active sub-policy's value there
+
+
+def master_outputs(spec: MLSHSpec, masters: Learner, obs: jax.Array):
+    """Epsilon-mixed master distribution and value for obs [S, E, ...] (each slot its theta)."""
+    cfg = spec.config
+
+    def one_slot(params, stats, slot_obs):
+        normed = normalize(stats, slot_obs, cfg.observation_clip, cfg.normalize_observations)
+        dist, value = spec.master.apply(params, normed)
+        return epsilon_mixture(dist.logits, cfg.master_epsilon), value
+
+    return jax.vmap(one_slot)(masters.params, masters.obs_stats, obs)
+
+
+def subpolicy_outputs(spec: MLSHSpec, subpolicies: Learner, obs: jax.Array, z: jax.Array):
+    """Distribution and value of the active sub-policy z for each observation."""
+    cfg = spec.config
+    normed = normalize(subpolicies.obs_stats, obs, cfg.observation_clip, cfg.normalize_observations)
+    return select_subpolicy(apply_stacked(spec.subpolicy, subpolicies.params, normed), z)
+
+
+def env_action(spec: MLSHSpec, action: jax.Array) -> jax.Array:
+    if spec.continuous_actions:
+        return jnp.clip(action, spec.env.action_space.low, spec.env.action_space.high)
+    return action
+
+
+def step_envs(spec: MLSHSpec, key: jax.Array, env_state, action: jax.Array, tasks):
+    cfg = spec.config
+    keys = jax.random.split(key, cfg.num_slots * cfg.envs_per_slot).reshape(
+        cfg.num_slots, cfg.envs_per_slot, -1)
+    step_slot = jax.vmap(spec.env.step, in_axes=(0, 0, 0, None))
+    return jax.vmap(step_slot)(keys, env_state, action, tasks)
+
+
+@flax.struct.dataclass
+class _Carry:
+    env_state: object
+    obs: jax.Array
+    subpolicy: jax.Array
+    macro_age: jax.Array     # steps the running macro-action has lasted
+    must_decide: jax.Array   # rollout start or episode start
+
+
+def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Array):
+    """Returns (slots with advanced env states and observations, Trajectory)."""
+    cfg = spec.config
+    batch_shape = (cfg.num_slots, cfg.envs_per_slot)
+
+    def step(carry: _Carry, step_key):
+        k_master, k_action, k_env = jax.random.split(step_key, 3)
+        master_dist, master_value = master_outputs(spec, slots.master, carry.obs)
+        decision = carry.must_decide | (carry.macro_age >= cfg.macro_duration)
+        z = jnp.where(decision, master_dist.sample(k_master), carry.subpolicy)
+        dist, value = subpolicy_outputs(spec, subpolicies, carry.obs, z)
+        action = dist.sample(k_action)
+        obs, env_state, reward, done, info = step_envs(
+            spec, k_env, carry.env_state, env_action(spec, action), slots.task)
+        record = dict(obs=carry.obs, decision=decision, subpolicy=z,
+                      master_log_prob=master_dist.log_prob(z), master_value=master_value,
+                      action=action, log_prob=dist.log_prob(action), value=value,
+                      reward=reward, done=done, episode_return=info["episode_return"])
+        next_carry = _Carry(env_state=env_state, obs=obs, subpolicy=z,
+                            macro_age=jnp.where(decision, 1, carry.macro_age + 1),
+                            must_decide=done)
+        return next_carry, record
+
+    start = _Carry(env_state=slots.env_state, obs=slots.obs,
+                   subpolicy=jnp.zeros(batch_shape, jnp.int32),
+                   macro_age=jnp.zeros(batch_shape, jnp.int32),
+                   must_decide=jnp.ones(batch_shape, bool))
+    end, records = jax.lax.scan(step, start, jax.random.split(key, cfg.rollout_steps))
+    _, last_master_value = master_outputs(spec, slots.master, end.obs)
+    _, last_value = subpolicy_outputs(spec, subpolicies, end.obs, end.subpolicy)
+    trajectory = Trajectory(**records, last_master_value=last_master_value, last_value=last_value)
+    return slots.replace(env_state=end.env_state, obs=end.obs), trajectory

@@ -1,0 +1,78 @@
+"""Everything static about a run, derived once from its config: env, networks, optimizers, sizes.
+
+Jitted functions close over one `MLSHSpec`, so a configuration compiles once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import optax
+
+import envs
+from envs.base import Box, Environment
+from mlsh_jax.config import ConfigError, RunConfig
+from mlsh_jax.gae import macro_capacity
+from mlsh_jax.networks import ActorCritic, master_network, subpolicy_network
+from mlsh_jax.ppo import make_optimizer
+
+
+def initial_phases(config: RunConfig) -> np.ndarray:
+    """Each slot's phase counter at start: evenly spread over the W+U cycle when staggered.
+
+    (The original computed the offset as W + U/10 instead of (W+U)/10; spreading over the
+    whole cycle is what keeps a steady share of slots in the joint phase.)
+    """
+    slots = np.arange(config.num_slots)
+    if not config.stagger:
+        return np.zeros_like(slots, dtype=np.int32)
+    return ((slots * config.cycle_length) // config.num_slots).astype(np.int32)
+
+
+def joint_slot_capacity(config: RunConfig) -> int:
+    """Most slots that are ever in the joint phase at once (static size of the phi batch).
+
+    All slots advance one phase per update and restart together at the cycle's end, so the
+    joint count is periodic in the cycle and its maximum is found by checking one cycle.
+    """
+    if config.joint_updates == 0:
+        return 0
+    phases = initial_phases(config)
+    counts = [int(np.sum((phases + shift) % config.cycle_length >= config.warmup_updates))
+              for shift in range(config.cycle_length)]
+    return max(counts)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MLSHSpec:
+    config: RunConfig
+    env: Environment
+    master: ActorCritic
+    subpolicy: ActorCritic
+    master_optimizer: optax.GradientTransformation
+    sub_optimizer: optax.GradientTransformation
+    macro_capacity: int
+    joint_capacity: int
+
+    @property
+    def continuous_actions(self) -> bool:
+        return isinstance(self.env.action_space, Box)
+
+    @classmethod
+    def build(cls, config: RunConfig) -> "MLSHSpec":
+        try:
+            raw_env = envs.make(config.env)
+        except ValueError as error:
+            raise ConfigError(f"env={config.env!r}: {error}") from None
+        return cls(
+            config=config,
+            env=envs.base.wrap_for_training(raw_env),
+            master=master_network(config.num_subpolicies, config.network),
+            subpolicy=subpolicy_network(raw_env.action_space, config.network),
+            master_optimizer=make_optimizer(config.master_ppo),
+            sub_optimizer=make_optimizer(config.sub_ppo),
+            macro_capacity=macro_capacity(config.rollout_steps, config.macro_duration,
+                                          raw_env.episode_length, raw_env.terminates_early),
+            joint_capacity=joint_slot_capacity(config),
+        )

@@ -1,0 +1,90 @@
+"""The trainer's state: explicit pytrees, vmapped over task slots where they belong to a slot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from mlsh_jax.networks import init_stacked
+from mlsh_jax.normalization import RunningStats, init_stats
+from mlsh_jax.spec import MLSHSpec, initial_phases
+
+
+@flax.struct.dataclass
+class Learner:
+    """Network parameters with their optimizer state and observation statistics."""
+
+    params: Any
+    opt_state: Any
+    obs_stats: RunningStats
+
+
+@flax.struct.dataclass
+class SlotState:
+    """Everything that belongs to one task slot (leading axis S in `TrainerState.slots`)."""
+
+    task: Any              # hidden task parameters of this slot
+    master: Learner        # theta, its Adam state and its observation statistics
+    phase_step: jax.Array  # updates done on the current task: 0 .. W+U-1
+    env_state: Any         # [E] wrapped env states
+    obs: jax.Array         # [E, obs] current observations
+
+
+@flax.struct.dataclass
+class TrainerState:
+    slots: SlotState
+    subpolicies: Learner   # params/opt_state stacked over K; obs_stats shared by the K
+    key: jax.Array
+    update_step: jax.Array
+
+
+def select_slots(chosen: jax.Array, new, old):
+    """Per-slot select over pytrees whose leaves have a leading slot axis."""
+
+    def pick(n, o):
+        return jnp.where(chosen.reshape(chosen.shape + (1,) * (n.ndim - 1)), n, o)
+
+    return jax.tree.map(pick, new, old)
+
+
+def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner:
+    """Newly initialised theta, Adam state and observation stats for every slot."""
+    cfg = spec.config
+    obs_size = spec.env.observation_size
+    params = init_stacked(spec.master, key, cfg.num_slots, obs_size)
+    return Learner(params=params, opt_state=jax.vmap(spec.master_optimizer.init)(params),
+                   obs_stats=jax.vmap(lambda _: init_stats(obs_size))(jnp.arange(cfg.num_slots)))
+
+
+def sample_tasks(spec: MLSHSpec, key: jax.Array):
+    return jax.vmap(spec.env.sample_task)(jax.random.split(key, spec.config.num_slots))
+
+
+def reset_envs(spec: MLSHSpec, key: jax.Array, tasks):
+    """Reset E envs per slot on that slot's task: returns (obs [S,E,..], env_state)."""
+    cfg = spec.config
+    keys = jax.random.split(key, cfg.num_slots * cfg.envs_per_slot).reshape(
+        cfg.num_slots, cfg.envs_per_slot, -1)
+    reset_slot = jax.vmap(spec.env.reset, in_axes=(0, None))
+    return jax.vmap(reset_slot)(keys, tasks)
+
+
+def init_subpolicies(spec: MLSHSpec, key: jax.Array) -> Learner:
+    obs_size = spec.env.observation_size
+    params = init_stacked(spec.subpolicy, key, spec.config.num_subpolicies, obs_size)
+    return Learner(params=params, opt_state=jax.vmap(spec.sub_optimizer.init)(params),
+                   obs_stats=init_stats(obs_size))
+
+
+def init_state(spec: MLSHSpec, key: jax.Array) -> TrainerState:
+    k_sub, k_master, k_task, k_reset, k_run = jax.random.split(key, 5)
+    tasks = sample_tasks(spec, k_task)
+    obs, env_state = reset_envs(spec, k_reset, tasks)
+    slots = SlotState(task=tasks, master=fresh_masters(spec, k_master),
+                      phase_step=jnp.asarray(initial_phases(spec.config)), env_state=env_state,
+                      obs=obs)
+    return TrainerState(slots=slots, subpolicies=init_subpolicies(spec, k_sub), key=k_run,
+                        update_step=jnp.zeros((), jnp.int32))

@@ -1,0 +1,160 @@
+"""Behaviour of the MLSH update: masked phi update, phase schedule, decisions, determinism."""
+
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mlsh_jax.config import ConfigError, PPOConfig, RunConfig
+from mlsh_jax.distributions import epsilon_mixture
+from mlsh_jax.mlsh import mlsh_update, update_subpolicies
+from mlsh_jax.ppo import Batch, make_optimizer, ppo_update
+from mlsh_jax.rollout import rollout
+from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
+from mlsh_jax.state import init_state
+from mlsh_jax.train import make_chunk
+
+TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=30, macro_duration=7,
+                 warmup_updates=2, joint_updates=1, stagger=False, num_subpolicies=3,
+                 total_updates=6, log_every=6,
+                 master_ppo=PPOConfig(learning_rate=1e-2, epochs=2, num_minibatches=2),
+                 sub_ppo=PPOConfig(learning_rate=3e-4, epochs=2, num_minibatches=3))
+
+
+def take(tree, index):
+    return jax.tree.map(lambda x: x[index], tree)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return MLSHSpec.build(TINY)
+
+
+@pytest.fixture(scope="module")
+def update_fn(spec):
+    return jax.jit(lambda state: mlsh_update(spec, state))
+
+
+@pytest.fixture(scope="module")
+def first_rollout(spec):
+    state = init_state(spec, jax.random.PRNGKey(0))
+    collect = jax.jit(lambda slots, s: rollout(spec, slots, s.subpolicies, s.key))
+    slots, traj = collect(state.slots, state)
+    _, next_traj = collect(slots, state)
+    return state, traj, next_traj
+
+
+def test_idle_subpolicy_and_its_adam_state_do_not_change_while_active_one_does(spec, first_rollout):
+    state, traj, _ = first_rollout
+    only_first = traj.replace(subpolicy=jnp.zeros_like(traj.subpolicy))
+    all_joint = jnp.full((TINY.num_slots,), TINY.warmup_updates)
+    new, metrics = jax.jit(lambda s, p, t, k: update_subpolicies(spec, s, p, t, k))(
+        state.subpolicies, all_joint, only_first, jax.random.PRNGKey(1))
+    for idle in (1, 2):
+        chex.assert_trees_all_equal(take(new.params, idle), take(state.subpolicies.params, idle))
+        chex.assert_trees_all_equal(take(new.opt_state, idle),
+                                    take(state.subpolicies.opt_state, idle))
+    changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), take(new.params, 0),
+                           take(state.subpolicies.params, 0))
+    assert all(jax.tree.leaves(changed))
+    np.testing.assert_array_equal(metrics.steps_taken, [TINY.sub_ppo.epochs * 3, 0, 0])
+
+
+def test_ppo_with_empty_mask_leaves_params_and_optimizer_state_bit_identical(spec, first_rollout):
+    state, traj, _ = first_rollout
+    params = take(state.subpolicies.params, 0)
+    optimizer = make_optimizer(TINY.sub_ppo)
+    opt_state = optimizer.init(params)
+    flat = lambda x: x.reshape((-1,) + x.shape[3:])
+    batch = Batch(obs=flat(traj.obs), actions=flat(traj.action), log_probs=flat(traj.log_prob),
+                  values=flat(traj.value), advantages=flat(traj.reward),
+                  returns=flat(traj.reward))
+    new_params, new_opt, metrics = ppo_update(
+        params, opt_state, batch, jnp.zeros(batch.obs.shape[0]), jax.random.PRNGKey(0),
+        apply_fn=spec.subpolicy.apply, optimizer=optimizer, cfg=TINY.sub_ppo)
+    chex.assert_trees_all_equal(new_params, params)
+    chex.assert_trees_all_equal(new_opt, opt_state)
+    assert float(metrics.steps_taken) == 0.0
+
+
+def test_master_decides_at_rollout_start_every_n_steps_and_after_each_episode_end(first_rollout):
+    _, _, traj = first_rollout  # the second rollout crosses the 50-step episode end
+    decision, done, z = map(np.asarray, (traj.decision, traj.done, traj.subpolicy))
+    steps = decision.shape[0]
+    assert done.any(), "the rollout must cross an episode end for this test to mean something"
+    for slot in range(TINY.num_slots):
+        for env in range(TINY.envs_per_slot):
+            age = 0
+            for t in range(steps):
+                expected = t == 0 or done[t - 1, slot, env] or age >= TINY.macro_duration
+                assert decision[t, slot, env] == expected, (t, slot, env)
+                if not expected:
+                    assert z[t, slot, env] == z[t - 1, slot, env]
+                age = 1 if expected else age + 1
+
+
+def test_each_task_gets_exactly_w_warmup_then_u_joint_updates_and_a_fresh_master(spec, update_fn):
+    state = init_state(spec, jax.random.PRNGKey(3))
+    cycle = TINY.cycle_length
+    for update in range(2 * cycle):
+        before = state
+        state, metrics = update_fn(state)
+        phase = update % cycle
+        np.testing.assert_array_equal(before.slots.phase_step, phase)
+        joint = phase >= TINY.warmup_updates
+        assert float(metrics.joint_fraction) == float(joint)
+        same_phi = jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.all(a == b)),
+                                                state.subpolicies, before.subpolicies))
+        assert all(same_phi) != joint, f"phi must change exactly in joint updates (update {update})"
+        adam_count = state.slots.master.opt_state[1][0].count
+        if phase == cycle - 1:
+            np.testing.assert_array_equal(state.slots.phase_step, 0)
+            np.testing.assert_array_equal(adam_count, 0)
+            np.testing.assert_allclose(state.slots.master.obs_stats.count, 1e-4)
+            fresh = jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.all(a != b)),
+                                                 state.slots.master.params,
+                                                 before.slots.master.params))
+            assert all(fresh), "theta must be re-initialised when the task changes"
+        else:
+            assert np.all(np.asarray(adam_count) > 0)
+
+
+def test_staggered_slots_spread_over_the_cycle_and_size_the_joint_batch():
+    config = dataclasses.replace(RunConfig(), num_slots=20, warmup_updates=9, joint_updates=1)
+    np.testing.assert_array_equal(initial_phases(config), np.repeat(np.arange(10), 2))
+    assert joint_slot_capacity(config) == 2
+    unstaggered = dataclasses.replace(config, stagger=False)
+    assert joint_slot_capacity(unstaggered) == 20
+    assert joint_slot_capacity(dataclasses.replace(config, joint_updates=0)) == 0
+
+
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(spec):
+    chunk = make_chunk(spec, 3)
+    runs = [chunk(init_state(spec, jax.random.PRNGKey(seed)))[1] for seed in (7, 7, 8)]
+    chex.assert_trees_all_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0].slot_return_sum, runs[2].slot_return_sum) or \
+        not np.array_equal(runs[0].master.policy_loss, runs[2].master.policy_loss)
+
+
+def test_epsilon_mixture_keeps_every_choice_possible_and_sums_to_one():
+    logits = jnp.asarray([[10.0, -10.0, 0.0]])
+    probs = jnp.exp(epsilon_mixture(logits, 0.1).logits)
+    np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-6)
+    assert float(probs.min()) >= 0.1 / 3 - 1e-7
+    np.testing.assert_allclose(jnp.exp(epsilon_mixture(logits, 1.0).logits), 1 / 3, rtol=1e-6)
+
+
+@pytest.mark.parametrize("field,value", [("num_subpolicies", 0), ("macro_duration", 0),
+                                         ("warmup_updates", -1), ("master_epsilon", 1.5),
+                                         ("num_slots", 2.5)])
+def test_bad_config_values_raise_an_error_naming_the_value(field, value):
+    with pytest.raises(ConfigError, match=f"{field}={value!r}"):
+        RunConfig(**{field: value})
+
+
+def test_negative_learning_rate_is_rejected():
+    with pytest.raises(ConfigError, match="learning_rate=-0.1"):
+        PPOConfig(learning_rate=-0.1)
