@@ -77,8 +77,10 @@ class PPOConfig:
     """Minibatches per epoch."""
     clip_epsilon: float = 0.2
     """PPO ratio clip."""
-    clip_value_loss: bool = True
-    """Clip the value prediction around the rollout's value, as the original did."""
+    clip_value_loss: bool = False
+    """Clip the value prediction around the rollout's value by clip_epsilon, as the original
+    did. Off by default: with unnormalised returns (tens per episode) it limits each critic to
+    moving 0.2 per update, and a master has only W+U updates to learn its critic."""
     value_coef: float = 1.0
     """Weight of the critic loss (actor and critic are separate networks)."""
     entropy_coef: float = 0.0

@@ -1,0 +1,182 @@
+"""Configs for the command-line tools: config files, `key=value` overrides, config.json.
+
+A run is described by a file in `experiments/configs/` (or any path) whose `get_config()`
+returns a `RunConfig`, plus overrides such as `sub_ppo.learning_rate=1e-4`. Every value is
+parsed by its field's type and checked by the config's own validation, so a mistake fails
+with one message naming the key before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import pathlib
+import sys
+import typing
+from typing import Any
+
+import envs
+from mlsh_jax.config import ConfigError, RunConfig
+
+CONFIGS_DIR = pathlib.Path(__file__).resolve().parent / "configs"
+
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+def available_configs() -> list[str]:
+    """File names (with .py) of the configs shipped in experiments/configs."""
+    return sorted(p.name for p in CONFIGS_DIR.glob("*.py") if p.name != "__init__.py")
+
+
+def load_config_file(name_or_path: str) -> RunConfig:
+    """`get_config()` of an existing file, or of `experiments/configs/<name>[.py]`."""
+    path = pathlib.Path(name_or_path)
+    if not path.is_file():
+        file_name = name_or_path if name_or_path.endswith(".py") else f"{name_or_path}.py"
+        path = CONFIGS_DIR / file_name
+        if "/" in name_or_path or file_name == "__init__.py" or not path.is_file():
+            raise ConfigError(f"unknown config {name_or_path!r}; available: "
+                              f"{', '.join(available_configs())}")
+    module_spec = importlib.util.spec_from_file_location(f"_mlsh_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not callable(getattr(module, "get_config", None)):
+        raise ConfigError(f"config file {path} defines no get_config()")
+    config = module.get_config()
+    if not isinstance(config, RunConfig):
+        raise ConfigError(f"get_config() in {path} returned {type(config).__name__}, "
+                          f"expected RunConfig")
+    return check_env(config)
+
+
+def check_env(config: RunConfig) -> RunConfig:
+    """RunConfig only checks that env is a non-empty string; the registry knows the names."""
+    if config.env not in envs.names():
+        raise ConfigError(f"env={config.env!r}: unknown environment; available: "
+                          f"{', '.join(envs.names())}")
+    return config
+
+
+def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
+    """`config` with each `dotted.key=value` applied; all values are validated together.
+
+    Validating once at the end (rather than per override) lets overrides that are only
+    consistent jointly, such as `warmup_updates=0 joint_updates=5`, be given in any order.
+    """
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        _insert_change(changes, config, key, raw)
+    return check_env(_rebuild(config, changes, prefix=""))
+
+
+def _insert_change(changes: dict[str, Any], config: Any, key: str, raw: str) -> None:
+    """Parse `raw` by the type of field `key` and store it in the nested `changes` tree."""
+    node, tree, prefix = config, changes, ""
+    parts = key.split(".")
+    for depth, name in enumerate(parts):
+        fields = {f.name for f in dataclasses.fields(node) if f.init}
+        if name not in fields:
+            where = f" under {prefix[:-1]}" if prefix else ""
+            raise ConfigError(f"unknown key {key!r}; valid keys{where}: {_describe_keys(node)}")
+        value = getattr(node, name)
+        is_last = depth == len(parts) - 1
+        if dataclasses.is_dataclass(value):
+            if is_last:
+                raise ConfigError(f"{key!r} is a group of settings; set one of its keys: "
+                                  f"{_describe_keys(value, f'{key}.')}")
+            node, tree, prefix = value, tree.setdefault(name, {}), f"{prefix}{name}."
+        elif not is_last:
+            raise ConfigError(f"unknown key {key!r}: {prefix}{name} has no sub-keys")
+        else:
+            tree[name] = _parse(raw, typing.get_type_hints(type(node))[name], key)
+
+
+def _describe_keys(node: Any, prefix: str = "") -> str:
+    names = []
+    for f in dataclasses.fields(node):
+        if f.init:
+            group = dataclasses.is_dataclass(getattr(node, f.name))
+            names.append(f"{prefix}{f.name}.*" if group else f"{prefix}{f.name}")
+    return ", ".join(names)
+
+
+def _parse(raw: str, hint: Any, key: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    text = raw.strip()
+    if origin is typing.Literal:
+        if text not in [str(a) for a in args]:
+            raise ConfigError(f"{key}={raw!r}: must be one of {', '.join(map(str, args))}")
+        return next(a for a in args if str(a) == text)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        items = [item.strip() for item in text.strip("()[]").split(",") if item.strip()]
+        try:
+            values = tuple(args[0](item) for item in items)
+        except ValueError:
+            values = ()
+        if not values:
+            raise ConfigError(f"{key}={raw!r}: expected comma-separated {args[0].__name__} "
+                              f"values, e.g. 64,64")
+        return values
+    if hint is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{key}={raw!r}: expected bool (true/false, yes/no, 1/0)")
+    if hint in (int, float):
+        try:
+            return hint(text)
+        except ValueError:
+            raise ConfigError(f"{key}={raw!r}: expected {hint.__name__}") from None
+    if hint is str:
+        return raw
+    raise ConfigError(f"{key}: cannot be set from the command line (type {hint})")
+
+
+def _rebuild(node: Any, changes: dict[str, Any], prefix: str) -> Any:
+    """dataclasses.replace level by level, so each nested config's validation runs."""
+    values = {name: _rebuild(getattr(node, name), change, f"{prefix}{name}.")
+              if isinstance(change, dict) else change for name, change in changes.items()}
+    try:
+        return dataclasses.replace(node, **values)
+    except ConfigError as error:
+        raise ConfigError(f"{prefix}{error}") from None
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Inverse of `dataclasses.asdict` for a RunConfig (as read back from config.json)."""
+    return check_env(_from_dict(RunConfig, data, prefix=""))
+
+
+def _from_dict(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix[:-1] or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(prefix + u for u in unknown)}; valid keys: "
+                          f"{', '.join(prefix + n for n in names)}")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = _from_dict(hint, value, f"{prefix}{name}.")
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{prefix}{error}") from None
+
+
+def error_exit(message: object) -> int:
+    """Print a one-line `error: ...` to stderr; returns the exit status for usage errors."""
+    one_line = " ".join(str(message).splitlines())
+    print(f"error: {one_line}", file=sys.stderr)
+    return 2

@@ -1,0 +1,121 @@
+"""Meta-test a trained run: fresh masters learn to use its frozen sub-policies on new tasks.
+
+    python -m experiments.evaluate --workdir DIR [--tasks 256] [--updates W] [--seed S]
+
+Writes DIR/eval.json with the mean episode return per master-only update (paper Fig. 4 and 7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import sys
+
+import jax
+
+from experiments.config_cli import config_from_dict, error_exit
+from mlsh_jax.checkpoint import CheckpointError, load_subpolicies
+from mlsh_jax.config import ConfigError, RunConfig
+from mlsh_jax.meta_test import MetaTestResult, meta_test, meta_test_config
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import init_subpolicies
+
+# Meta-test tasks are sampled from a seed this far from the training seed, so they are new.
+META_TEST_SEED_OFFSET = 1000
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be an integer >= 1")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: must be an integer >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.evaluate",
+        description="Meta-test the sub-policies saved by `python -m experiments.run`.")
+    parser.add_argument("--workdir", type=pathlib.Path, required=True,
+                        help="directory of a training run (config.json, subpolicies.msgpack)")
+    parser.add_argument("--tasks", type=positive_int, default=256,
+                        help="fresh tasks, each with its own new master (default: 256)")
+    parser.add_argument("--updates", type=positive_int,
+                        help="master-only updates per task (default: the run's W, at least 1)")
+    parser.add_argument("--seed", type=nonnegative_int,
+                        help=f"task seed (default: the run's seed + {META_TEST_SEED_OFFSET})")
+    return parser
+
+
+def read_run_config(workdir: pathlib.Path) -> RunConfig:
+    path = workdir / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"no config.json in {workdir}; train first with "
+                              f"`python -m experiments.run --workdir {workdir}`")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path} is not valid JSON: {error}") from None
+    return config_from_dict(data)
+
+
+def finite_or_none(values: list[float]) -> list[float | None]:
+    """NaN (no task finished an episode in that update) becomes null: JSON has no NaN."""
+    return [v if math.isfinite(v) else None for v in values]
+
+
+def summary_line(spec: MLSHSpec, result: MetaTestResult) -> str:
+    def fmt(value: float) -> str:
+        return f"{value:.2f}" if math.isfinite(value) else "n/a"
+
+    cfg = spec.config
+    line = (f"meta-test {cfg.env}: {cfg.num_slots} fresh tasks, {cfg.warmup_updates} master-only "
+            f"updates; mean episode return at update {cfg.warmup_updates}: "
+            f"{fmt(result.mean_return[-1])} +- {fmt(result.standard_error[-1])} "
+            f"(first update: {fmt(result.mean_return[0])})")
+    empty = result.tasks_with_episodes.count(0)
+    if empty:
+        line += (f"; no episode ended in {empty} of {cfg.warmup_updates} updates "
+                 f"({cfg.rollout_steps} steps per update, episodes of "
+                 f"{spec.env.episode_length} steps)")
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = read_run_config(args.workdir)
+        updates = args.updates or max(config.warmup_updates, 1)
+        seed = config.seed + META_TEST_SEED_OFFSET if args.seed is None else args.seed
+        spec = MLSHSpec.build(meta_test_config(config, args.tasks, updates, seed))
+        template = init_subpolicies(spec, jax.random.PRNGKey(0))
+        subpolicies = load_subpolicies(args.workdir, template)
+    except (ConfigError, CheckpointError) as error:
+        return error_exit(error)
+    result = meta_test(config, subpolicies, num_tasks=args.tasks, updates=updates, seed=seed)
+    report = {
+        "env": config.env,
+        "tasks": args.tasks,
+        "updates": updates,
+        "seed": seed,
+        "mean_return": finite_or_none(result.mean_return),
+        "standard_error": finite_or_none(result.standard_error),
+        "tasks_with_episodes": result.tasks_with_episodes,
+        "final_mean_return": finite_or_none(result.mean_return)[-1],
+        "final_standard_error": finite_or_none(result.standard_error)[-1],
+    }
+    (args.workdir / "eval.json").write_text(json.dumps(report, indent=2))
+    print(summary_line(spec, result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The command-line tools: config files, overrides, one-line errors, and a tiny train + meta-test.
+
+Error paths run as real subprocesses (they exit before anything is compiled, ~1-2 s each);
+only the end-to-end test compiles, once for training and once for the meta-test.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from experiments.config_cli import apply_overrides, config_from_dict, load_config_file
+from mlsh_jax.config import ConfigError, NetworkConfig, RunConfig
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The end-to-end test checks plumbing, not speed: unoptimised XLA compiles about twice as fast.
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_backend_optimization_level=0"}
+
+
+def cli(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for text in expected:
+        assert text in lines[0]
+
+
+@pytest.mark.parametrize("override, expected", [
+    (["--config.num_subpolicies=0"], ["num_subpolicies=0", ">= 1"]),
+    (["--config.macro_duration=0"], ["macro_duration=0", ">= 1"]),
+    (["--config.warmup_updates=-1"], ["warmup_updates=-1", ">= 0"]),
+    (["--config.sub_ppo.learning_rate", "-1"], ["sub_ppo.learning_rate=-1.0", "> 0"]),
+    (["--config.env=foo"], ["env='foo'", "moving_bandits"]),
+    (["--config.sub_ppo.lr=1"], ["'sub_ppo.lr'", "learning_rate", "gae_lambda"]),
+    (["--config.num_slots=abc"], ["num_slots='abc'", "int"]),
+])
+def test_bad_override_exits_2_with_one_line_naming_the_value(override, expected):
+    assert_one_line_error(cli("experiments.run", "--config", "moving_bandits.py", *override),
+                          *expected)
+
+
+def test_unknown_config_name_lists_the_available_configs():
+    assert_one_line_error(cli("experiments.run", "--config", "nope.py"),
+                          "'nope.py'", "four_rooms.py", "key_door.py", "moving_bandits.py")
+
+
+def test_workdir_that_is_a_file_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_one_line_error(cli("experiments.run", "--config", "moving_bandits",
+                              "--workdir", str(blocker)), "not a directory")
+
+
+def test_help_lists_the_available_configs():
+    result = cli("experiments.run", "--help")
+    assert result.returncode == 0
+    assert "moving_bandits.py" in result.stdout and "four_rooms.py" in result.stdout
+
+
+def test_evaluate_without_a_checkpoint_exits_2(tmp_path):
+    assert_one_line_error(cli("experiments.evaluate", "--workdir", str(tmp_path)), "config.json")
+    (tmp_path / "config.json").write_text(json.dumps(dataclasses.asdict(RunConfig())))
+    assert_one_line_error(cli("experiments.evaluate", "--workdir", str(tmp_path)),
+                          "no sub-policy checkpoint")
+
+
+def test_overrides_are_parsed_by_field_type():
+    config = apply_overrides(RunConfig(), [
+        "network.hidden_sizes=32,16", "stagger=no", "normalize_observations=TRUE",
+        "sub_ppo.learning_rate=1e-4", "network.activation=relu", "num_slots=8", "env=four_rooms",
+    ])
+    assert config.network == NetworkConfig(hidden_sizes=(32, 16), activation="relu")
+    assert config.stagger is False and config.normalize_observations is True
+    assert config.sub_ppo.learning_rate == 1e-4
+    assert config.sub_ppo.epochs == RunConfig().sub_ppo.epochs
+    assert config.num_slots == 8 and config.env == "four_rooms"
+
+
+def test_overrides_are_validated_together_not_one_by_one():
+    config = apply_overrides(RunConfig(), ["warmup_updates=0", "joint_updates=0",
+                                           "joint_updates=5"])
+    assert (config.warmup_updates, config.joint_updates) == (0, 5)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("network.activation=sigmoid", "network.activation='sigmoid': must be one of tanh, relu"),
+    ("network.hidden_sizes=64,x", "network.hidden_sizes='64,x': expected comma-separated int"),
+    ("stagger=maybe", "stagger='maybe': expected bool"),
+    ("master_ppo.gamma=2", "master_ppo.gamma=2.0: must be a number in [0, 1]"),
+    ("network=64", "'network' is a group"),
+    ("num_slots", "expected key=value"),
+    ("foo=1", "unknown key 'foo'; valid keys: env, num_subpolicies, macro_duration"),
+])
+def test_bad_override_message_names_key_and_value(override, message):
+    with pytest.raises(ConfigError) as error:
+        apply_overrides(RunConfig(), [override])
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["moving_bandits", "four_rooms.py", "key_door"])
+def test_config_json_round_trips_to_an_equal_config(name):
+    config = apply_overrides(load_config_file(name), ["network.hidden_sizes=16,8"])
+    assert config_from_dict(json.loads(json.dumps(dataclasses.asdict(config)))) == config
+
+
+def test_config_file_is_loaded_from_any_path(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text("from mlsh_jax.config import RunConfig\n\n"
+                    "def get_config():\n    return RunConfig(num_slots=3)\n")
+    assert load_config_file(str(path)) == RunConfig(num_slots=3)
+
+
+def test_shipped_configs_use_the_paper_k_n_w_u():
+    kwnu = {name: (c.num_subpolicies, c.macro_duration, c.warmup_updates, c.joint_updates)
+            for name in ("moving_bandits", "four_rooms")
+            for c in [load_config_file(name)]}
+    assert kwnu == {"moving_bandits": (2, 10, 9, 1), "four_rooms": (4, 25, 20, 30)}
+
+
+def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
+    workdir = tmp_path / "run"
+    # D=50 is one moving-bandits episode, so every meta-test update ends one episode per env.
+    train = cli("experiments.run", "--config", "moving_bandits.py", "--workdir", str(workdir),
+                "--config.num_slots=4", "--config.envs_per_slot=2", "--config.total_updates=4",
+                "--config.log_every=2", "--config.rollout_steps=50")
+    assert train.returncode == 0, train.stderr
+
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in records] == [2, 4]
+    for record in records:
+        assert {"update", "env_steps", "steps_per_second", "episode_return", "joint_fraction",
+                "subpolicy_usage"} <= set(record)
+    assert records[-1]["env_steps"] == 4 * 4 * 2 * 50
+    saved = config_from_dict(json.loads((workdir / "config.json").read_text()))
+    assert saved == dataclasses.replace(load_config_file("moving_bandits"), num_slots=4,
+                                        envs_per_slot=2, total_updates=4, log_every=2,
+                                        rollout_steps=50)
+
+    evaluate = cli("experiments.evaluate", "--workdir", str(workdir), "--tasks", "4",
+                   "--updates", "2")
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert "meta-test moving_bandits: 4 fresh tasks, 2 master-only updates" in evaluate.stdout
+    report = json.loads((workdir / "eval.json").read_text())
+    assert (report["tasks"], report["updates"], report["seed"]) == (4, 2, 1000)
+    assert len(report["mean_return"]) == 2 and report["tasks_with_episodes"] == [4, 4]
+    assert all(r is not None and math.isfinite(r) and 0 <= r <= 50
+               for r in report["mean_return"])
+    assert report["final_mean_return"] == report["mean_return"][-1]
