@@ -69,13 +69,13 @@ def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.
 
     def one_slot(learner: Learner, obs, z, log_probs, values, advantages, returns, valid, k):
         flat = lambda x: x.reshape((-1,) + x.shape[2:])
-        normed = normalize(learner.obs_stats, obs, cfg.observation_clip, cfg.normalize_observations)
+        stats = update_stats(learner.obs_stats, obs, valid)
+        normed = normalize(stats, obs, cfg.observation_clip, cfg.normalize_observations)
         batch = Batch(obs=flat(normed), actions=flat(z), log_probs=flat(log_probs),
                       values=flat(values), advantages=flat(advantages), returns=flat(returns))
         params, opt_state, metrics = ppo_update(
             learner.params, learner.opt_state, batch, flat(valid), k, apply_fn=_master_apply(spec),
             optimizer=spec.master_optimizer, cfg=cfg.master_ppo)
-        stats = update_stats(learner.obs_stats, obs, valid)
         return Learner(params=params, opt_state=opt_state, obs_stats=stats), metrics
 
     masters, metrics = jax.vmap(one_slot)(
