@@ -33,7 +33,8 @@ def config_to_json(config: RunConfig) -> str:
 
 def train(config: RunConfig, workdir: str | pathlib.Path,
           log: Callable[[str], None] = print) -> TrainerState:
-    """Meta-train from scratch; writes config.json, metrics.jsonl and the sub-policies."""
+    """Meta-train from scratch; writes config.json, and per log interval a metrics.jsonl record
+    and the sub-policies (so an interrupted run still leaves usable phi)."""
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.json").write_text(config_to_json(config))
@@ -64,8 +65,8 @@ def train(config: RunConfig, workdir: str | pathlib.Path,
                           steps_per_second=length * config.env_steps_per_update / seconds,
                           seconds=seconds, compile_seconds=compile_seconds)
             writer.write(record)
+            save_subpolicies(workdir, state.subpolicies)
             log(progress_line(record))
     finally:
         writer.close()
-    save_subpolicies(workdir, state.subpolicies)
     return state

@@ -31,14 +31,18 @@ def test_step_advantages_match_python_reference_across_episode_ends():
     np.testing.assert_allclose(ret, expected + values, rtol=1e-5, atol=1e-5)
 
 
-def test_macro_reward_is_the_sum_over_the_macro_including_cuts_by_episode_ends():
-    # decisions at 0, 4 (N=4), 6 (episode ended at 5), 10 (N), rollout end at 12
+def example_macros():
+    """Decisions at 0, 4 (N=4), 6 (the episode ended at 5) and 10 (N); the rollout ends at 12."""
     decisions = np.zeros(12, bool)
     decisions[[0, 4, 6, 10]] = True
     dones = np.zeros(12, bool)
     dones[5] = True
     rewards = np.arange(1, 13, dtype=np.float32)
-    macros = compact_macros(jnp.asarray(decisions), jnp.asarray(rewards), jnp.asarray(dones), 6)
+    return compact_macros(jnp.asarray(decisions), jnp.asarray(rewards), jnp.asarray(dones), 6)
+
+
+def test_macro_reward_is_the_sum_over_the_macro_including_cuts_by_episode_ends():
+    macros = example_macros()
     np.testing.assert_array_equal(macros.valid, [True, True, True, True, False, False])
     np.testing.assert_array_equal(macros.start[:4], [0, 4, 6, 10])
     np.testing.assert_allclose(macros.reward[:4], [1 + 2 + 3 + 4, 5 + 6, 7 + 8 + 9 + 10, 11 + 12])
@@ -48,12 +52,7 @@ def test_macro_reward_is_the_sum_over_the_macro_including_cuts_by_episode_ends()
 
 
 def test_macro_advantages_match_reference_on_macro_transitions_and_ignore_padding():
-    decisions = np.zeros(12, bool)
-    decisions[[0, 4, 6, 10]] = True
-    dones = np.zeros(12, bool)
-    dones[5] = True
-    rewards = np.arange(1, 13, dtype=np.float32)
-    macros = compact_macros(jnp.asarray(decisions), jnp.asarray(rewards), jnp.asarray(dones), 6)
+    macros = example_macros()
     values = jnp.asarray([0.5, -1.0, 2.0, 0.25, 99.0, 99.0])
     adv, ret = macro_advantages(macros, values, jnp.asarray(3.0), 0.9, 0.8)
     expected = reference_gae([10.0, 11.0, 34.0, 23.0], [0.5, -1.0, 2.0, 0.25],

@@ -2,8 +2,8 @@
 
 No paper setting exists, so K and N follow Moving Bandits (DESIGN.md hyper-parameter table:
 K=2, N=10), and the longer W=20, U=10 give the master time to learn the two-stage sequence of
-a 100-step episode. Slots, envs per slot and total_updates are budgets sized for the team's
-2-core CPU; they are still being tuned.
+a 100-step episode. Slots, envs per slot and total_updates are a short budget sized for the
+team's 2-core CPU (see README for what it reaches).
 """
 
 from mlsh_jax.config import RunConfig
@@ -17,7 +17,7 @@ def get_config() -> RunConfig:
         warmup_updates=20,
         joint_updates=10,
         rollout_steps=100,
-        num_slots=60,
-        envs_per_slot=8,
-        total_updates=1500,
+        num_slots=30,
+        envs_per_slot=32,
+        total_updates=200,
     )
