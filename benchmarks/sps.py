@@ -15,7 +15,6 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 
 import envs
 from envs.base import Box, wrap_for_training

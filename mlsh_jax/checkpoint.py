@@ -43,8 +43,9 @@ def load_subpolicies(workdir: pathlib.Path, template):
 def _check_shapes(expected, found, where: str) -> None:
     if isinstance(expected, dict):
         if not isinstance(found, dict) or set(expected) != set(found):
+            found_keys = sorted(found) if isinstance(found, dict) else type(found).__name__
             raise CheckpointError(f"checkpoint structure differs at {where}: expected keys "
-                                  f"{sorted(expected)}, found {sorted(found) if isinstance(found, dict) else type(found).__name__}")
+                                  f"{sorted(expected)}, found {found_keys}")
         for name in expected:
             _check_shapes(expected[name], found[name], f"{where}/{name}")
         return

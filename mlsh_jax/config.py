@@ -61,8 +61,9 @@ class NetworkConfig:
                  "must be a non-empty tuple of integers >= 1, e.g. (64, 64)")
         _require(self.activation in ("tanh", "relu"), "activation", self.activation,
                  "must be one of: tanh, relu")
-        _require(isinstance(self.initial_log_std, (int, float)) and math.isfinite(self.initial_log_std),
-                 "initial_log_std", self.initial_log_std, "must be a finite number")
+        _require(isinstance(self.initial_log_std, (int, float))
+                 and math.isfinite(self.initial_log_std), "initial_log_std",
+                 self.initial_log_std, "must be a finite number")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +119,8 @@ def _default_sub_ppo() -> PPOConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """One MLSH meta-training run. Defaults: the paper's Moving Bandits setting."""
+    """One MLSH meta-training run. Defaults: the Moving Bandits setting of
+    experiments/configs/moving_bandits.py."""
 
     env: str = "moving_bandits"
     """Environment name from the `envs` registry."""

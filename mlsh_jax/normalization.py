@@ -31,7 +31,8 @@ def update_stats(stats: RunningStats, obs: jax.Array, mask: jax.Array) -> Runnin
     total = stats.count + batch_count
     delta = batch_mean - stats.mean
     mean = stats.mean + delta * batch_count / total
-    m2 = stats.var * stats.count + batch_var * batch_count + delta**2 * stats.count * batch_count / total
+    m2 = (stats.var * stats.count + batch_var * batch_count
+          + delta**2 * stats.count * batch_count / total)
     merged = RunningStats(mean=mean, var=m2 / total, count=total)
     # Without samples the stats must stay bit-identical (var * n / n can round).
     return jax.tree.map(lambda new, old: jnp.where(batch_count > 0, new, old), merged, stats)
