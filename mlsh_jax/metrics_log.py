@@ -1,4 +1,5 @@
-"""Turn per-update device metrics into log records: metrics.jsonl and one progress line each."""
+"""Turn per-update device metrics into log records: metrics.jsonl, TensorBoard event files and
+one progress line each."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import tensorboardX
 
 from mlsh_jax.mlsh import UpdateMetrics
 
@@ -56,3 +58,27 @@ class JsonlWriter:
 
     def close(self) -> None:
         self._file.close()
+
+
+class TensorBoardWriter:
+    """Scalars of each record as TensorBoard events (tensorboardX: no TensorFlow needed).
+
+    The x-axis is env steps, the unit RL curves are compared in; list-valued fields such as
+    `subpolicy_usage` become one curve per sub-policy.
+    """
+
+    def __init__(self, logdir: pathlib.Path):
+        self._writer = tensorboardX.SummaryWriter(logdir=str(logdir))
+
+    def write(self, record: dict[str, Any]) -> None:
+        step = record["env_steps"]
+        for name, value in record.items():
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    self._writer.add_scalar(f"{name}/{index}", item, step)
+            elif isinstance(value, (int, float)) and name != "env_steps":
+                self._writer.add_scalar(name, value, step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()

@@ -12,7 +12,7 @@ import jax
 
 from mlsh_jax.checkpoint import save_subpolicies
 from mlsh_jax.config import RunConfig
-from mlsh_jax.metrics_log import JsonlWriter, interval_record, progress_line
+from mlsh_jax.metrics_log import JsonlWriter, TensorBoardWriter, interval_record, progress_line
 from mlsh_jax.mlsh import mlsh_update
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import TrainerState, init_state
@@ -33,8 +33,9 @@ def config_to_json(config: RunConfig) -> str:
 
 def train(config: RunConfig, workdir: str | pathlib.Path,
           log: Callable[[str], None] = print) -> TrainerState:
-    """Meta-train from scratch; writes config.json, and per log interval a metrics.jsonl record
-    and the sub-policies (so an interrupted run still leaves usable phi)."""
+    """Meta-train from scratch; writes config.json, and per log interval a metrics.jsonl record,
+    TensorBoard events (DIR/tensorboard) and the sub-policies (so an interrupted run still
+    leaves usable phi)."""
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.json").write_text(config_to_json(config))
@@ -44,7 +45,7 @@ def train(config: RunConfig, workdir: str | pathlib.Path,
         f"W={config.warmup_updates} U={config.joint_updates} slots={config.num_slots} "
         f"envs/slot={config.envs_per_slot} D={config.rollout_steps} "
         f"({config.env_steps_per_update} env steps/update) on {jax.default_backend()}")
-    writer = JsonlWriter(workdir / "metrics.jsonl")
+    writers = (JsonlWriter(workdir / "metrics.jsonl"), TensorBoardWriter(workdir / "tensorboard"))
     compiled: dict[int, Callable] = {}
     done = 0
     try:
@@ -64,9 +65,11 @@ def train(config: RunConfig, workdir: str | pathlib.Path,
                           env_steps=done * config.env_steps_per_update,
                           steps_per_second=length * config.env_steps_per_update / seconds,
                           seconds=seconds, compile_seconds=compile_seconds)
-            writer.write(record)
+            for writer in writers:
+                writer.write(record)
             save_subpolicies(workdir, state.subpolicies)
             log(progress_line(record))
     finally:
-        writer.close()
+        for writer in writers:
+            writer.close()
     return state

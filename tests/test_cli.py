@@ -12,7 +12,9 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments.config_cli import apply_overrides, config_from_dict, load_config_file
 from mlsh_jax.config import ConfigError, NetworkConfig, RunConfig
@@ -141,6 +143,13 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
         assert {"update", "env_steps", "steps_per_second", "episode_return", "joint_fraction",
                 "subpolicy_usage"} <= set(record)
     assert records[-1]["env_steps"] == 4 * 4 * 2 * 50
+    events = EventAccumulator(str(workdir / "tensorboard"))
+    events.Reload()
+    curve = events.Scalars("episode_return")
+    assert [e.step for e in curve] == [r["env_steps"] for r in records]
+    np.testing.assert_allclose([e.value for e in curve], [r["episode_return"] for r in records],
+                               rtol=1e-6)
+    assert {"subpolicy_usage/0", "subpolicy_usage/1"} <= set(events.Tags()["scalars"])
     saved = config_from_dict(json.loads((workdir / "config.json").read_text()))
     assert saved == dataclasses.replace(load_config_file("moving_bandits"), num_slots=4,
                                         envs_per_slot=2, total_updates=4, log_every=2,
