@@ -17,10 +17,11 @@ import time
 import jax
 
 import envs
-from envs.base import Box, wrap_for_training
+from envs.base import Box
 from mlsh_jax.config import RunConfig
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import init_state
+from mlsh_jax.rollout import step_envs
+from mlsh_jax.state import init_state, reset_envs, sample_tasks
 from mlsh_jax.train import make_chunk
 
 
@@ -36,33 +37,42 @@ def _timed(compiled, make_args, repeats: int) -> float:
     return statistics.median(seconds)
 
 
-def env_only(env_name: str, batch: int, steps: int, repeats: int) -> tuple[float, float]:
-    """(compile seconds, env steps/s) for `batch` auto-resetting envs under random actions."""
-    env = wrap_for_training(envs.make(env_name))
+def random_actions(spec: MLSHSpec, key: jax.Array) -> jax.Array:
+    """Uniform actions for every slot's envs, within the action space's bounds."""
+    cfg, space = spec.config, spec.env.action_space
+    shape = (cfg.num_slots, cfg.envs_per_slot)
+    if isinstance(space, Box):
+        return jax.random.uniform(key, shape + (space.dim,), minval=space.low, maxval=space.high)
+    return jax.random.randint(key, shape, 0, space.n)
+
+
+def env_only(config: RunConfig, repeats: int) -> tuple[float, float]:
+    """(compile seconds, env steps/s) of a rollout's env stepping alone, random actions.
+
+    Uses the training's own batched reset and step (S slots x E envs), so the ratio to the
+    MLSH figure is the cost of everything but the environment.
+    """
+    spec = MLSHSpec.build(config)
 
     def run(key):
         k_task, k_reset, k_run = jax.random.split(key, 3)
-        tasks = jax.vmap(env.sample_task)(jax.random.split(k_task, batch))
-        _, state = jax.vmap(env.reset)(jax.random.split(k_reset, batch), tasks)
+        tasks = sample_tasks(spec, k_task)
+        _, env_state = reset_envs(spec, k_reset, tasks)
 
-        def step(state, key):
+        def step(env_state, key):
             k_act, k_env = jax.random.split(key)
-            if isinstance(env.action_space, Box):
-                action = jax.random.uniform(k_act, (batch, env.action_space.dim), minval=-1.0)
-            else:
-                action = jax.random.randint(k_act, (batch,), 0, env.action_space.n)
-            _, state, reward, _, _ = jax.vmap(env.step)(jax.random.split(k_env, batch), state,
-                                                       action, tasks)
-            return state, reward.sum()
+            _, env_state, reward, _, _ = step_envs(spec, k_env, env_state,
+                                                   random_actions(spec, k_act), tasks)
+            return env_state, reward.sum()
 
-        _, rewards = jax.lax.scan(step, state, jax.random.split(k_run, steps))
+        _, rewards = jax.lax.scan(step, env_state, jax.random.split(k_run, config.rollout_steps))
         return rewards.sum()
 
     start = time.perf_counter()
     compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
     compile_seconds = time.perf_counter() - start
     seconds = _timed(compiled, lambda: (jax.random.PRNGKey(1),), repeats)
-    return compile_seconds, batch * steps / seconds
+    return compile_seconds, config.env_steps_per_update / seconds
 
 
 def mlsh_training(config: RunConfig, updates: int, repeats: int) -> tuple[float, float]:
@@ -89,8 +99,7 @@ def main() -> None:
     for size in args.sizes.split(","):
         slots, per_slot = (int(x) for x in size.lower().split("x"))
         config = dataclasses.replace(base, num_slots=slots, envs_per_slot=per_slot)
-        env_compile, env_sps = env_only(args.env, slots * per_slot, config.rollout_steps,
-                                        args.repeats)
+        env_compile, env_sps = env_only(config, args.repeats)
         mlsh_compile, mlsh_sps = mlsh_training(config, args.updates, args.repeats)
         rows.append(dict(env=args.env, slots=slots, envs_per_slot=per_slot,
                          rollout_steps=config.rollout_steps, env_only_sps=env_sps,

@@ -15,7 +15,6 @@ import sys
 import typing
 from typing import Any
 
-import envs
 from mlsh_jax.config import ConfigError, RunConfig
 
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parent / "configs"
@@ -47,14 +46,6 @@ def load_config_file(name_or_path: str) -> RunConfig:
     if not isinstance(config, RunConfig):
         raise ConfigError(f"get_config() in {path} returned {type(config).__name__}, "
                           f"expected RunConfig")
-    return check_env(config)
-
-
-def check_env(config: RunConfig) -> RunConfig:
-    """RunConfig only checks that env is a non-empty string; the registry knows the names."""
-    if config.env not in envs.names():
-        raise ConfigError(f"env={config.env!r}: unknown environment; available: "
-                          f"{', '.join(envs.names())}")
     return config
 
 
@@ -70,7 +61,7 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected key=value")
         _insert_change(changes, config, key, raw)
-    return check_env(_rebuild(config, changes, prefix=""))
+    return _rebuild(config, changes, prefix="")
 
 
 def _insert_change(changes: dict[str, Any], config: Any, key: str, raw: str) -> None:
@@ -149,7 +140,7 @@ def _rebuild(node: Any, changes: dict[str, Any], prefix: str) -> Any:
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Inverse of `dataclasses.asdict` for a RunConfig (as read back from config.json)."""
-    return check_env(_from_dict(RunConfig, data, prefix=""))
+    return _from_dict(RunConfig, data, prefix="")
 
 
 def _from_dict(cls: type, data: Any, prefix: str) -> Any:

@@ -26,18 +26,17 @@ from mlsh_jax.state import init_subpolicies
 META_TEST_SEED_OFFSET = 1000
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be an integer >= 1")
-    return value
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= minimum, with a message naming the bad value."""
 
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be an integer >= {minimum}")
+        return value
 
-def nonnegative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value}: must be an integer >= 0")
-    return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,11 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Meta-test the sub-policies saved by `python -m experiments.run`.")
     parser.add_argument("--workdir", type=pathlib.Path, required=True,
                         help="directory of a training run (config.json, subpolicies.msgpack)")
-    parser.add_argument("--tasks", type=positive_int, default=256,
+    parser.add_argument("--tasks", type=int_at_least(1), default=256,
                         help="fresh tasks, each with its own new master (default: 256)")
-    parser.add_argument("--updates", type=positive_int,
+    parser.add_argument("--updates", type=int_at_least(1),
                         help="master-only updates per task (default: the run's W, at least 1)")
-    parser.add_argument("--seed", type=nonnegative_int,
+    parser.add_argument("--seed", type=int_at_least(0),
                         help=f"task seed (default: the run's seed + {META_TEST_SEED_OFFSET})")
     return parser
 

@@ -12,6 +12,8 @@ import dataclasses
 import math
 from typing import Literal
 
+import envs
+
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field, the value and the rule."""
@@ -161,8 +163,8 @@ class RunConfig:
     """Updates between progress lines and metrics.jsonl records (also the jit chunk length)."""
 
     def __post_init__(self):
-        _require(isinstance(self.env, str) and self.env != "", "env", self.env,
-                 "must be a registered environment name")
+        _require(self.env in envs.names(), "env", self.env,
+                 f"unknown environment; available: {', '.join(envs.names())}")
         _require_positive_int("num_subpolicies", self.num_subpolicies)
         _require_positive_int("macro_duration", self.macro_duration)
         _require_nonnegative_int("warmup_updates", self.warmup_updates)

@@ -16,7 +16,7 @@ from mlsh_jax.mlsh import UpdateMetrics
 
 def interval_record(metrics: UpdateMetrics) -> dict[str, Any]:
     """Aggregate a chunk of stacked per-update metrics ([T, ...] leaves) into one record."""
-    m = jax_to_numpy(metrics)
+    m = jax.device_get(metrics)
     episodes = float(m.slot_episode_count.sum())
     record: dict[str, Any] = {
         "episodes": int(episodes),
@@ -30,10 +30,6 @@ def interval_record(metrics: UpdateMetrics) -> dict[str, Any]:
         for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
             record[f"{prefix}/{name}"] = float(np.mean(getattr(group, name)))
     return record
-
-
-def jax_to_numpy(tree):
-    return jax.tree.map(np.asarray, jax.device_get(tree))
 
 
 def progress_line(record: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ import optax
 
 import envs
 from envs.base import Box, Environment
-from mlsh_jax.config import ConfigError, RunConfig
+from mlsh_jax.config import RunConfig
 from mlsh_jax.gae import macro_capacity
 from mlsh_jax.networks import ActorCritic, master_network, subpolicy_network
 from mlsh_jax.ppo import make_optimizer
@@ -61,10 +61,7 @@ class MLSHSpec:
 
     @classmethod
     def build(cls, config: RunConfig) -> "MLSHSpec":
-        try:
-            raw_env = envs.make(config.env)
-        except ValueError as error:
-            raise ConfigError(f"env={config.env!r}: {error}") from None
+        raw_env = envs.make(config.env)
         return cls(
             config=config,
             env=envs.base.wrap_for_training(raw_env),

@@ -149,7 +149,7 @@ def test_epsilon_mixture_keeps_every_choice_possible_and_sums_to_one():
 
 @pytest.mark.parametrize("field,value", [("num_subpolicies", 0), ("macro_duration", 0),
                                          ("warmup_updates", -1), ("master_epsilon", 1.5),
-                                         ("num_slots", 2.5)])
+                                         ("num_slots", 2.5), ("env", "foo")])
 def test_bad_config_values_raise_an_error_naming_the_value(field, value):
     with pytest.raises(ConfigError, match=f"{field}={value!r}"):
         RunConfig(**{field: value})
