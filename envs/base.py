@@ -79,6 +79,15 @@ class Environment(abc.ABC, Generic[TaskT, StateT]):
     ) -> tuple[jax.Array, StateT, jax.Array, jax.Array, Info]:
         """Advances one step; returns (obs, state, float32 reward, bool done, info)."""
 
+    @property
+    def num_task_types(self) -> int:
+        """Number of discrete task types for diagnostics (0: tasks are not a small set)."""
+        return 0
+
+    def task_type(self, task: TaskT) -> jax.Array:
+        """int32 index in [0, num_task_types) of `task`, e.g. which goal is correct."""
+        raise NotImplementedError(f"{type(self).__name__} has no discrete task types")
+
 
 def validate_episode_length(value: object) -> None:
     """Rejects episode lengths that would make the time limit meaningless."""
@@ -112,6 +121,13 @@ class Wrapper(Environment[TaskT, Any]):
     @property
     def terminates_early(self) -> bool:
         return self.env.terminates_early
+
+    @property
+    def num_task_types(self) -> int:
+        return self.env.num_task_types
+
+    def task_type(self, task: TaskT) -> jax.Array:
+        return self.env.task_type(task)
 
     def sample_task(self, key: jax.Array) -> TaskT:
         return self.env.sample_task(key)

@@ -53,6 +53,13 @@ class KeyDoor(Environment[KeyDoorTask, KeyDoorState]):
     def action_space(self) -> Discrete:
         return Discrete(geo.NUM_ACTIONS)
 
+    @property
+    def num_task_types(self) -> int:
+        return 2
+
+    def task_type(self, task: KeyDoorTask) -> jax.Array:
+        return task.correct_door
+
     def sample_task(self, key: jax.Array) -> KeyDoorTask:
         return KeyDoorTask(jax.random.randint(key, (), 0, 2, jnp.int32))
 

@@ -49,6 +49,13 @@ class MovingBandits(Environment[MovingBanditsTask, MovingBanditsState]):
     def action_space(self) -> Discrete:
         return Discrete(geo.NUM_ACTIONS)
 
+    @property
+    def num_task_types(self) -> int:
+        return 2
+
+    def task_type(self, task: MovingBanditsTask) -> jax.Array:
+        return task.correct_goal
+
     def sample_task(self, key: jax.Array) -> MovingBanditsTask:
         return MovingBanditsTask(jax.random.randint(key, (), 0, 2, jnp.int32))
 

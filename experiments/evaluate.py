@@ -2,7 +2,8 @@
 
     python -m experiments.evaluate --workdir DIR [--tasks 256] [--updates W] [--seed S]
 
-Writes DIR/eval.json with the mean episode return per master-only update (paper Fig. 4 and 7).
+Writes DIR/eval.json with the mean episode return per meta-test update (paper Fig. 4 and 7): per
+new task a fresh master (MLSH) or a flat per-task learner (baselines), see mlsh_jax.algorithms.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import jax
 from experiments.config_cli import config_from_dict, error_exit
 from mlsh_jax.checkpoint import CheckpointError, load_subpolicies
 from mlsh_jax.config import ConfigError, RunConfig
-from mlsh_jax.meta_test import MetaTestResult, meta_test, meta_test_config
+from mlsh_jax.algorithms import meta_test_config
+from mlsh_jax.meta_test import MetaTestResult, meta_test
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import init_subpolicies
+from mlsh_jax.state import Learner, init_subpolicies, seed_keys
 
 # Meta-test tasks are sampled from a seed this far from the training seed, so they are new.
 META_TEST_SEED_OFFSET = 1000
@@ -46,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=pathlib.Path, required=True,
                         help="directory of a training run (config.json, subpolicies.msgpack)")
     parser.add_argument("--tasks", type=int_at_least(1), default=256,
-                        help="fresh tasks, each with its own new master (default: 256)")
+                        help="fresh tasks, each with its own new learner (default: 256)")
     parser.add_argument("--updates", type=int_at_least(1),
-                        help="master-only updates per task (default: the run's W, at least 1)")
+                        help="updates per task (default: the config's W, at least 1)")
     parser.add_argument("--seed", type=int_at_least(0),
                         help=f"task seed (default: the run's seed + {META_TEST_SEED_OFFSET})")
     return parser
@@ -66,24 +68,36 @@ def read_run_config(workdir: pathlib.Path) -> RunConfig:
     return config_from_dict(data)
 
 
+def load_run(workdir: pathlib.Path) -> tuple[RunConfig, Learner | None]:
+    """A run's config and its exported sub-policies (leading axis: seeds; None for scratch)."""
+    config = read_run_config(workdir)
+    if config.algorithm == "scratch":
+        return config, None
+    spec = MLSHSpec.build(config)
+    template = jax.eval_shape(jax.vmap(lambda key: init_subpolicies(spec, key)),
+                              seed_keys(config.seed, config.num_seeds))
+    return config, load_subpolicies(workdir, template)
+
+
 def finite_or_none(values: list[float]) -> list[float | None]:
     """NaN (no task finished an episode in that update) becomes null: JSON has no NaN."""
     return [v if math.isfinite(v) else None for v in values]
 
 
-def summary_line(spec: MLSHSpec, result: MetaTestResult) -> str:
+def summary_line(config: RunConfig, spec: MLSHSpec, tasks: int, result: MetaTestResult) -> str:
     def fmt(value: float) -> str:
         return f"{value:.2f}" if math.isfinite(value) else "n/a"
 
-    cfg = spec.config
-    line = (f"meta-test {cfg.env}: {cfg.num_slots} fresh tasks, {cfg.warmup_updates} master-only "
-            f"updates; mean episode return at update {cfg.warmup_updates}: "
+    updates = len(result.mean_return)
+    line = (f"meta-test {config.algorithm} on {config.env}: {tasks} fresh tasks, {updates} "
+            f"updates; mean episode return at update {updates}: "
             f"{fmt(result.mean_return[-1])} +- {fmt(result.standard_error[-1])} "
-            f"(first update: {fmt(result.mean_return[0])})")
+            f"(standard error over {result.error_over}; first update: "
+            f"{fmt(result.mean_return[0])})")
     empty = result.tasks_with_episodes.count(0)
     if empty:
-        line += (f"; no episode ended in {empty} of {cfg.warmup_updates} updates "
-                 f"({cfg.rollout_steps} steps per update, episodes of "
+        line += (f"; no episode ended in {empty} of {updates} updates "
+                 f"({config.rollout_steps} steps per update, episodes of "
                  f"{spec.env.episode_length} steps)")
     return line
 
@@ -91,28 +105,30 @@ def summary_line(spec: MLSHSpec, result: MetaTestResult) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = read_run_config(args.workdir)
+        config, subpolicies = load_run(args.workdir)
         updates = args.updates or max(config.warmup_updates, 1)
         seed = config.seed + META_TEST_SEED_OFFSET if args.seed is None else args.seed
         spec = MLSHSpec.build(meta_test_config(config, args.tasks, updates, seed))
-        template = init_subpolicies(spec, jax.random.PRNGKey(0))
-        subpolicies = load_subpolicies(args.workdir, template)
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
     result = meta_test(config, subpolicies, num_tasks=args.tasks, updates=updates, seed=seed)
     report = {
         "env": config.env,
+        "algorithm": config.algorithm,
         "tasks": args.tasks,
         "updates": updates,
         "seed": seed,
+        "seeds": len(result.seed_mean_return),
         "mean_return": finite_or_none(result.mean_return),
         "standard_error": finite_or_none(result.standard_error),
+        "error_over": result.error_over,
+        "seed_mean_return": [finite_or_none(curve) for curve in result.seed_mean_return],
         "tasks_with_episodes": result.tasks_with_episodes,
         "final_mean_return": finite_or_none(result.mean_return)[-1],
         "final_standard_error": finite_or_none(result.standard_error)[-1],
     }
     (args.workdir / "eval.json").write_text(json.dumps(report, indent=2))
-    print(summary_line(spec, result))
+    print(summary_line(config, spec, args.tasks, result))
     return 0
 
 

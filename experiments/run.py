@@ -1,18 +1,24 @@
 """Meta-train MLSH from a config file plus command-line overrides.
 
     python -m experiments.run --config moving_bandits.py [--workdir DIR] [--config.KEY=VALUE ...]
+
+Running the same command on a DIR that holds a run resumes it from its latest checkpoint.
+Ctrl-C (SIGINT) or SIGTERM: the current chunk finishes, a checkpoint is written, exit 130;
+a second Ctrl-C aborts at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import pathlib
+import signal
 import sys
 import time
 
 from experiments.config_cli import apply_overrides, available_configs, error_exit, load_config_file
+from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.config import ConfigError
-from mlsh_jax.train import train
+from mlsh_jax.train import NonFiniteError, train
 
 OVERRIDE_PREFIX = "--config."
 
@@ -29,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, metavar="NAME.py",
                         help="a config in experiments/configs, or a path to a config file")
     parser.add_argument("--workdir", type=pathlib.Path,
-                        help="output directory (default: runs/<config name>-<YYYYmmdd-HHMMSS>)")
+                        help="output directory (default: runs/<config name>-<YYYYmmdd-HHMMSS>); "
+                             "if it holds a run, that run is resumed")
     return parser
 
 
@@ -55,16 +62,42 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def prepare_workdir(workdir: pathlib.Path) -> None:
-    """Fail before compiling if the run could not be saved, or would mix with an earlier run."""
+    """Fail before compiling if the run could not be saved."""
     if workdir.exists() and not workdir.is_dir():
         raise ConfigError(f"workdir {str(workdir)!r} exists and is not a directory")
-    if (workdir / "metrics.jsonl").exists():
-        raise ConfigError(f"workdir {str(workdir)!r} already holds a run (metrics.jsonl); "
-                          f"choose another --workdir")
     try:
         workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / ".write_test"
+        probe.write_text("")
+        probe.unlink()
     except OSError as error:
-        raise ConfigError(f"cannot create workdir {str(workdir)!r}: {error.strerror}") from None
+        raise ConfigError(f"workdir {str(workdir)!r} is not writable: {error.strerror}") from None
+
+
+class StopOnSignal:
+    """First SIGINT/SIGTERM: ask the training loop to checkpoint and stop between chunks.
+    A second one aborts at once (KeyboardInterrupt)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"{signal.Signals(signum).name}: stopping after the current chunk and saving a "
+              f"checkpoint (Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "StopOnSignal":
+        self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,9 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         workdir = args.workdir or pathlib.Path("runs") / f"{pathlib.Path(args.config).stem}-{stamp}"
         prepare_workdir(workdir)
-        train(config, workdir)
-    except ConfigError as error:
+        with StopOnSignal() as stop:
+            train(config, workdir, should_stop=lambda: stop.requested)
+    except (ConfigError, CheckpointError) as error:
         return error_exit(error)
+    except NonFiniteError as error:
+        error_exit(error)
+        return 1
+    if stop.requested:
+        return 128 + signal.SIGINT
     print(f"run saved in {workdir}; meta-test it with "
           f"`python -m experiments.evaluate --workdir {workdir}`")
     return 0

@@ -1,7 +1,13 @@
-"""Saving the shared sub-policies (phi) of a run for meta-test and transfer.
+"""Checkpoints: the whole training state (orbax) and an export of the sub-policies (msgpack).
 
-A simple msgpack file written atomically (temp file + rename), so an interrupted save never
-leaves a truncated file in place.
+`RunCheckpoints` keeps the full `TrainerState` of all seeds (phi, every slot's theta, optimizer
+states, phases, observation statistics, keys, counters) under DIR/checkpoints with orbax's
+`CheckpointManager`: saves are asynchronous (training continues while the state is written)
+and atomic (written to a temporary directory, renamed when complete), so a process killed
+mid-save leaves the previous checkpoint intact.
+
+`subpolicies.msgpack` is the small artifact meta-test and transfer read: phi alone, written
+atomically (temp file + rename) at every log interval.
 """
 
 from __future__ import annotations
@@ -11,13 +17,78 @@ import pathlib
 
 import flax.serialization
 import jax
+import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 
 SUBPOLICIES_FILE = "subpolicies.msgpack"
+CHECKPOINTS_DIR = "checkpoints"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing or does not fit the configuration that tries to load it."""
+
+
+def _leaf_shapes(tree) -> dict[str, tuple[int, ...]]:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {jax.tree_util.keystr(path, simple=True, separator="."):
+            tuple(leaf.shape if hasattr(leaf, "shape") else np.shape(leaf))
+            for path, leaf in leaves}
+
+
+def describe_mismatch(expected: dict[str, tuple], found: dict[str, tuple]) -> str | None:
+    """First difference between two {leaf name: shape} maps, in words; None if they agree."""
+    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    if missing or extra:
+        return (f"state structure differs: the config expects {missing[:3] or 'nothing'} "
+                f"that the checkpoint lacks, the checkpoint has {extra[:3] or 'nothing'} more")
+    for name in sorted(expected):
+        if tuple(expected[name]) != tuple(found[name]):
+            return (f"shape of {name} differs: the config expects {tuple(expected[name])}, "
+                    f"the checkpoint has {tuple(found[name])}")
+    return None
+
+
+class RunCheckpoints:
+    """The full training state of a run, every `checkpoint_every` updates, newest `max_to_keep`."""
+
+    def __init__(self, directory: pathlib.Path, max_to_keep: int):
+        self.directory = pathlib.Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(
+            self.directory, item_handlers=ocp.StandardCheckpointHandler(),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                                 enable_async_checkpointing=True))
+
+    def latest_step(self) -> int | None:
+        """The newest complete checkpoint's update count (incomplete saves are never listed)."""
+        return self._manager.latest_step()
+
+    def save(self, step: int, state) -> None:
+        """Starts an asynchronous save of `state` as update `step`.
+
+        The saved tree is a device copy: the next training chunk donates (reuses) the state's
+        buffers while the background save may still be reading them.
+        """
+        self._manager.save(step, args=ocp.args.StandardSave(jax.tree.map(jnp.copy, state)))
+
+    def restore(self, step: int, template):
+        """The state saved at `step`, in the structure of `template`, or a CheckpointError
+        naming the first leaf whose shape differs (e.g. another K or network size)."""
+        found = {
+            jax.tree_util.keystr(path, simple=True, separator="."): tuple(meta.shape)
+            for path, meta in jax.tree_util.tree_flatten_with_path(
+                self._manager.item_metadata(step).tree)[0]}
+        mismatch = describe_mismatch(_leaf_shapes(template), found)
+        if mismatch:
+            raise CheckpointError(f"checkpoint {self.directory / str(step)} does not fit this "
+                                  f"config: {mismatch}")
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+    def close(self) -> None:
+        """Waits for a save in flight, then releases the manager."""
+        self._manager.wait_until_finished()
+        self._manager.close()
 
 
 def save_subpolicies(workdir: pathlib.Path, subpolicies) -> pathlib.Path:
@@ -29,27 +100,15 @@ def save_subpolicies(workdir: pathlib.Path, subpolicies) -> pathlib.Path:
 
 
 def load_subpolicies(workdir: pathlib.Path, template):
-    """Restore into the structure and shapes of `template`, or explain what differs."""
+    """Restore into the structure and shapes of `template` (arrays or `jax.ShapeDtypeStruct`s),
+    or explain what differs."""
     path = pathlib.Path(workdir) / SUBPOLICIES_FILE
     if not path.exists():
         raise CheckpointError(f"no sub-policy checkpoint at {path}; train first with "
                               f"`python -m experiments.run --workdir {workdir}`")
     state = flax.serialization.msgpack_restore(path.read_bytes())
     expected = flax.serialization.to_state_dict(template)
-    _check_shapes(expected, state, "subpolicies")
+    mismatch = describe_mismatch(_leaf_shapes(expected), _leaf_shapes(state))
+    if mismatch:
+        raise CheckpointError(f"{path} does not fit this config: {mismatch}")
     return flax.serialization.from_state_dict(template, state)
-
-
-def _check_shapes(expected, found, where: str) -> None:
-    if isinstance(expected, dict):
-        if not isinstance(found, dict) or set(expected) != set(found):
-            found_keys = sorted(found) if isinstance(found, dict) else type(found).__name__
-            raise CheckpointError(f"checkpoint structure differs at {where}: expected keys "
-                                  f"{sorted(expected)}, found {found_keys}")
-        for name in expected:
-            _check_shapes(expected[name], found[name], f"{where}/{name}")
-        return
-    expected_shape, found_shape = np.shape(expected), np.shape(found)
-    if expected_shape != found_shape:
-        raise CheckpointError(f"checkpoint shape differs at {where}: the config expects "
-                              f"{expected_shape}, the checkpoint has {found_shape}")

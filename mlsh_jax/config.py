@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from typing import Literal
 
 import envs
+
+Algorithm = Literal["mlsh", "mlsh_no_warmup", "shared", "scratch"]
+HIERARCHICAL_ALGORITHMS = ("mlsh", "mlsh_no_warmup")
 
 
 class ConfigError(ValueError):
@@ -126,6 +130,11 @@ class RunConfig:
 
     env: str = "moving_bandits"
     """Environment name from the `envs` registry."""
+    algorithm: Algorithm = "mlsh"
+    """mlsh; mlsh_no_warmup (every update of a task also trains phi: W=0, U=W+U); shared (one
+    flat policy trained on all tasks, fine-tuned per new task at meta-test); scratch (no
+    meta-training; a flat policy learns each new task from random initialisation). The
+    baselines run the same rollout and PPO code; see `mlsh_jax.algorithms`."""
     num_subpolicies: int = 2
     """K: shared sub-policies the master chooses among."""
     macro_duration: int = 10
@@ -144,6 +153,9 @@ class RunConfig:
     """Updates to run (every slot does one update per iteration)."""
     seed: int = 0
     """Root of every random key of the run."""
+    num_seeds: int = 1
+    """Independent runs trained at once in one compiled program (vmapped): seeds seed,
+    seed+1, ..., each identical to a single-seed run with that seed."""
     master_epsilon: float = 0.1
     """Probability that a macro-action's sub-policy is uniform random instead of the master's."""
     stagger: bool = True
@@ -161,10 +173,20 @@ class RunConfig:
     which our sub-policies collapsed onto the same behaviour on Moving Bandits)."""
     log_every: int = 20
     """Updates between progress lines and metrics.jsonl records (also the jit chunk length)."""
+    checkpoint_every: int = 100
+    """Updates between full-state checkpoints (DIR/checkpoints); the last update and a
+    Ctrl-C are always checkpointed."""
+    max_to_keep: int = 3
+    """Newest full-state checkpoints kept on disk."""
+    wandb_project: str = ""
+    """Also log metrics to this Weights & Biases project (needs `pip install wandb`); empty:
+    off."""
 
     def __post_init__(self):
         _require(self.env in envs.names(), "env", self.env,
                  f"unknown environment; available: {', '.join(envs.names())}")
+        _require(self.algorithm in typing.get_args(Algorithm), "algorithm", self.algorithm,
+                 f"must be one of: {', '.join(typing.get_args(Algorithm))}")
         _require_positive_int("num_subpolicies", self.num_subpolicies)
         _require_positive_int("macro_duration", self.macro_duration)
         _require_nonnegative_int("warmup_updates", self.warmup_updates)
@@ -177,17 +199,27 @@ class RunConfig:
         _require_positive_int("total_updates", self.total_updates)
         _require(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
                  "seed", self.seed, "must be an integer >= 0")
+        _require_positive_int("num_seeds", self.num_seeds)
         _require_fraction("master_epsilon", self.master_epsilon)
         _require(isinstance(self.stagger, bool), "stagger", self.stagger, "must be true or false")
         _require(isinstance(self.normalize_observations, bool), "normalize_observations",
                  self.normalize_observations, "must be true or false")
         _require_positive_float("observation_clip", self.observation_clip)
         _require_positive_int("log_every", self.log_every)
+        _require_positive_int("checkpoint_every", self.checkpoint_every)
+        _require_positive_int("max_to_keep", self.max_to_keep)
+        _require(isinstance(self.wandb_project, str), "wandb_project", self.wandb_project,
+                 "must be a string (empty: Weights & Biases off)")
         _require(isinstance(self.network, NetworkConfig), "network", self.network,
                  "must be a NetworkConfig")
         for name in ("master_ppo", "sub_ppo"):
             _require(isinstance(getattr(self, name), PPOConfig), name, getattr(self, name),
                      "must be a PPOConfig")
+
+    @property
+    def hierarchical(self) -> bool:
+        """A master chooses among sub-policies (False for the flat baselines)."""
+        return self.algorithm in HIERARCHICAL_ALGORITHMS
 
     @property
     def cycle_length(self) -> int:

@@ -1,31 +1,52 @@
-"""Turn per-update device metrics into log records: metrics.jsonl, TensorBoard event files and
-one progress line each."""
+"""Turn per-update device metrics into log records: metrics.jsonl, TensorBoard event files,
+optionally Weights & Biases, and one progress line each."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import json
+import os
 import pathlib
 from typing import Any
 
-import jax
 import numpy as np
 import tensorboardX
 
+from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.mlsh import UpdateMetrics
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def _rows(matrix: np.ndarray) -> list[list[float]]:
+    """Each row as fractions of its total (a row without decisions stays all zero)."""
+    totals = np.maximum(matrix.sum(axis=-1, keepdims=True), 1.0)
+    return (matrix / totals).round(6).tolist()
 
 
 def interval_record(metrics: UpdateMetrics) -> dict[str, Any]:
-    """Aggregate a chunk of stacked per-update metrics ([T, ...] leaves) into one record."""
-    m = jax.device_get(metrics)
+    """Aggregate an interval's metrics (host arrays, leaves [seeds, updates, ...]) into one
+    record: means over seeds, plus the per-seed episode return when there are several."""
+    m = metrics
     episodes = float(m.slot_episode_count.sum())
+    num_subpolicies = m.subpolicy_usage.shape[-1]
     record: dict[str, Any] = {
         "episodes": int(episodes),
         "episode_return": float(m.slot_return_sum.sum() / episodes) if episodes else None,
         "joint_fraction": float(m.joint_fraction.mean()),
-        "subpolicy_usage": [float(u) for u in m.subpolicy_usage.mean(axis=0)],
+        "subpolicy_usage": [float(u) for u in
+                            m.subpolicy_usage.reshape(-1, num_subpolicies).mean(axis=0)],
         "macro_overflow": int(m.macro_overflow.sum()),
-        "subpolicy_optimizer_steps": [int(s) for s in m.subpolicy_steps.sum(axis=0)],
+        "subpolicy_optimizer_steps": [int(s) for s in m.subpolicy_steps.sum(axis=1).mean(axis=0)],
     }
+    if m.decisions_by_task_type.shape[-2]:
+        record["subpolicy_usage_by_task_type"] = _rows(m.decisions_by_task_type.sum(axis=(0, 1)))
+    if m.slot_return_sum.shape[0] > 1:
+        seed_episodes = m.slot_episode_count.sum(axis=(1, 2))
+        record["seed_episode_return"] = [
+            float(r / n) if n else None
+            for r, n in zip(m.slot_return_sum.sum(axis=(1, 2)), seed_episodes)]
     for prefix, group in (("master", m.master), ("subpolicy", m.subpolicy)):
         for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
             record[f"{prefix}/{name}"] = float(np.mean(getattr(group, name)))
@@ -42,10 +63,30 @@ def progress_line(record: dict[str, Any]) -> str:
             f"joint {record['joint_fraction']:.2f}  usage {usage}")
 
 
-class JsonlWriter:
-    """Appends one JSON object per line; flushed per record so a killed run keeps its log."""
+def _scalars(name: str, value: Any):
+    """(tag, number) pairs of a record field; lists (of lists) become one curve per item."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _scalars(f"{name}/{index}", item)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield name, value
 
-    def __init__(self, path: pathlib.Path):
+
+class JsonlWriter:
+    """Appends one JSON object per line; flushed per record so a killed run keeps its log.
+
+    Records of updates after `resume_after` (written after the checkpoint the run resumes
+    from; all of them when it starts over) are dropped first, so the file reads as one
+    uninterrupted run.
+    """
+
+    def __init__(self, path: pathlib.Path, resume_after: int = 0):
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["update"] <= resume_after]
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept))
+            os.replace(tmp, path)
         self._file = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
@@ -59,22 +100,58 @@ class JsonlWriter:
 class TensorBoardWriter:
     """Scalars of each record as TensorBoard events (tensorboardX: no TensorFlow needed).
 
-    The x-axis is env steps, the unit RL curves are compared in; list-valued fields such as
-    `subpolicy_usage` become one curve per sub-policy.
+    The x-axis is env steps, the unit RL curves are compared in. On resume, events past the
+    checkpoint are purged (`purge_step`), as metrics.jsonl drops its records.
     """
 
-    def __init__(self, logdir: pathlib.Path):
-        self._writer = tensorboardX.SummaryWriter(logdir=str(logdir))
+    def __init__(self, logdir: pathlib.Path, purge_step: int | None = None):
+        self._writer = tensorboardX.SummaryWriter(logdir=str(logdir), purge_step=purge_step)
 
     def write(self, record: dict[str, Any]) -> None:
         step = record["env_steps"]
         for name, value in record.items():
-            if isinstance(value, list):
-                for index, item in enumerate(value):
-                    self._writer.add_scalar(f"{name}/{index}", item, step)
-            elif isinstance(value, (int, float)) and name != "env_steps":
-                self._writer.add_scalar(name, value, step)
+            if name != "env_steps":
+                for tag, number in _scalars(name, value):
+                    self._writer.add_scalar(tag, number, step)
         self._writer.flush()
 
     def close(self) -> None:
         self._writer.close()
+
+
+class WandbWriter:
+    """Records to a Weights & Biases run (resumed under the same id when the run resumes)."""
+
+    def __init__(self, workdir: pathlib.Path, config: RunConfig):
+        import wandb
+
+        id_file = workdir / "wandb_id"
+        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        id_file.write_text(run_id)
+        self._run = wandb.init(project=config.wandb_project, id=run_id, resume="allow",
+                               dir=str(workdir), name=workdir.name,
+                               config=dataclasses.asdict(config))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._run.log(dict(pair for name, value in record.items()
+                           for pair in _scalars(name, value)), step=record["env_steps"])
+
+    def close(self) -> None:
+        self._run.finish()
+
+
+def check_wandb_available(config: RunConfig) -> None:
+    if config.wandb_project and importlib.util.find_spec("wandb") is None:
+        raise ConfigError(f"wandb_project={config.wandb_project!r}: Weights & Biases is not "
+                          f"installed; `pip install wandb` or leave wandb_project empty")
+
+
+def open_writers(workdir: pathlib.Path, config: RunConfig, resume_after: int) -> list[Any]:
+    """Every metrics sink of a run, positioned to continue after update `resume_after`."""
+    check_wandb_available(config)
+    purge = resume_after * config.env_steps_per_update + 1
+    writers: list[Any] = [JsonlWriter(workdir / METRICS_FILE, resume_after),
+                          TensorBoardWriter(workdir / "tensorboard", purge)]
+    if config.wandb_project:
+        writers.append(WandbWriter(workdir, config))
+    return writers

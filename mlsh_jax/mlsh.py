@@ -29,6 +29,7 @@ class UpdateMetrics:
     slot_episode_count: jax.Array   # [S]
     joint_fraction: jax.Array       # share of slots in the joint phase during this update
     subpolicy_usage: jax.Array      # [K] share of master decisions choosing each sub-policy
+    decisions_by_task_type: jax.Array  # [env.num_task_types, K] decisions per task type and z
     master: PPOMetrics              # averaged over slots
     subpolicy: PPOMetrics           # averaged over sub-policies that took a step
     subpolicy_steps: jax.Array      # [K] optimizer steps each sub-policy took
@@ -146,31 +147,42 @@ def mlsh_update(spec: MLSHSpec, state: TrainerState) -> tuple[TrainerState, Upda
     cfg = spec.config
     key, k_roll, k_master, k_sub, k_phase = jax.random.split(state.key, 5)
     slots, traj = rollout(spec, state.slots, state.subpolicies, k_roll)
-    masters, master_metrics, overflow = update_masters(spec, slots.master, traj, k_master)
+    if cfg.hierarchical:
+        masters, master_metrics, overflow = update_masters(spec, slots.master, traj, k_master)
+    else:
+        masters, master_metrics = None, jax.tree.map(jnp.mean, _empty_ppo_metrics(1))
+        overflow = jnp.zeros((), jnp.int32)
     if spec.joint_capacity > 0:
         subpolicies, sub_metrics = update_subpolicies(spec, state.subpolicies, slots.phase_step,
                                                       traj, k_sub)
     else:
         subpolicies, sub_metrics = state.subpolicies, _empty_ppo_metrics(cfg.num_subpolicies)
-    metrics = summarize(spec, slots.phase_step, traj, master_metrics, sub_metrics, overflow)
+    metrics = summarize(spec, slots, traj, master_metrics, sub_metrics, overflow)
     slots = advance_phases(spec, slots.replace(master=masters), k_phase)
     return TrainerState(slots=slots, subpolicies=subpolicies, key=key,
                         update_step=state.update_step + 1), metrics
 
 
-def summarize(spec: MLSHSpec, phase_step, traj: Trajectory, master_metrics: PPOMetrics,
+def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics: PPOMetrics,
               sub_metrics: PPOMetrics, overflow) -> UpdateMetrics:
     cfg = spec.config
     episode_done = traj.done.astype(jnp.float32)
     decisions = traj.decision.astype(jnp.float32)
     chosen = jax.nn.one_hot(traj.subpolicy, cfg.num_subpolicies) * decisions[..., None]
+    slot_chosen = chosen.sum(axis=(0, 2))  # [S, K]
+    if spec.env.num_task_types:
+        types = jax.vmap(spec.env.task_type)(slots.task)
+        by_type = jax.nn.one_hot(types, spec.env.num_task_types).T @ slot_chosen
+    else:
+        by_type = jnp.zeros((0, cfg.num_subpolicies), jnp.float32)
     steps = sub_metrics.steps_taken
     weight = steps / jnp.maximum(steps.sum(), 1.0)
     return UpdateMetrics(
         slot_return_sum=(traj.episode_return * episode_done).sum(axis=(0, 2)),
         slot_episode_count=episode_done.sum(axis=(0, 2)),
-        joint_fraction=(phase_step >= cfg.warmup_updates).mean(),
-        subpolicy_usage=chosen.sum(axis=(0, 1, 2)) / jnp.maximum(decisions.sum(), 1.0),
+        joint_fraction=(slots.phase_step >= cfg.warmup_updates).mean(),
+        subpolicy_usage=slot_chosen.sum(axis=0) / jnp.maximum(decisions.sum(), 1.0),
+        decisions_by_task_type=by_type,
         master=master_metrics,
         subpolicy=jax.tree.map(lambda x: (x * weight).sum(), sub_metrics),
         subpolicy_steps=steps,

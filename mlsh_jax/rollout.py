@@ -10,7 +10,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from mlsh_jax.distributions import epsilon_mixture
+from mlsh_jax.distributions import Categorical, epsilon_mixture
 from mlsh_jax.networks import apply_stacked, select_subpolicy
 from mlsh_jax.normalization import normalize
 from mlsh_jax.spec import MLSHSpec
@@ -37,8 +37,15 @@ class Trajectory:
 
 
 def master_outputs(spec: MLSHSpec, masters: Learner, obs: jax.Array):
-    """Epsilon-mixed master distribution and value for obs [S, E, ...] (each slot its theta)."""
+    """Epsilon-mixed master distribution and value for obs [S, E, ...] (each slot its theta).
+
+    Without a master (flat baselines) the only sub-policy, 0, is chosen with probability 1.
+    """
     cfg = spec.config
+    if masters is None:
+        batch_shape = obs.shape[:2]
+        logits = jnp.zeros(batch_shape + (1,), jnp.float32)
+        return Categorical(logits=logits), jnp.zeros(batch_shape, jnp.float32)
 
     def one_slot(params, stats, slot_obs):
         normed = normalize(stats, slot_obs, cfg.observation_clip, cfg.normalize_observations)

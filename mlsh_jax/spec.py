@@ -12,6 +12,7 @@ import optax
 
 import envs
 from envs.base import Box, Environment
+from mlsh_jax.algorithms import training_config
 from mlsh_jax.config import RunConfig
 from mlsh_jax.gae import macro_capacity
 from mlsh_jax.networks import ActorCritic, master_network, subpolicy_network
@@ -46,7 +47,7 @@ def joint_slot_capacity(config: RunConfig) -> int:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class MLSHSpec:
-    config: RunConfig
+    config: RunConfig  # as run: `training_config` of the user's config
     env: Environment
     master: ActorCritic
     subpolicy: ActorCritic
@@ -61,6 +62,7 @@ class MLSHSpec:
 
     @classmethod
     def build(cls, config: RunConfig) -> "MLSHSpec":
+        config = training_config(config)
         raw_env = envs.make(config.env)
         return cls(
             config=config,

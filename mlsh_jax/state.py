@@ -27,7 +27,7 @@ class SlotState:
     """Everything that belongs to one task slot (leading axis S in `TrainerState.slots`)."""
 
     task: Any              # hidden task parameters of this slot
-    master: Learner        # theta, its Adam state and its observation statistics
+    master: Learner | None  # theta, its Adam state and obs statistics (None: flat baselines)
     phase_step: jax.Array  # updates done on the current task: 0 .. W+U-1
     env_state: Any         # [E] wrapped env states
     obs: jax.Array         # [E, obs] current observations
@@ -50,9 +50,11 @@ def select_slots(chosen: jax.Array, new, old):
     return jax.tree.map(pick, new, old)
 
 
-def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner:
+def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner | None:
     """Newly initialised theta, Adam state and observation stats for every slot."""
     cfg = spec.config
+    if not cfg.hierarchical:
+        return None
     obs_size = spec.env.observation_size
     params = init_stacked(spec.master, key, cfg.num_slots, obs_size)
     return Learner(params=params, opt_state=jax.vmap(spec.master_optimizer.init)(params),
@@ -80,6 +82,7 @@ def init_subpolicies(spec: MLSHSpec, key: jax.Array) -> Learner:
 
 
 def init_state(spec: MLSHSpec, key: jax.Array) -> TrainerState:
+    """The state of one run (one seed) before its first update."""
     k_sub, k_master, k_task, k_reset, k_run = jax.random.split(key, 5)
     tasks = sample_tasks(spec, k_task)
     obs, env_state = reset_envs(spec, k_reset, tasks)
@@ -88,3 +91,14 @@ def init_state(spec: MLSHSpec, key: jax.Array) -> TrainerState:
                       obs=obs)
     return TrainerState(slots=slots, subpolicies=init_subpolicies(spec, k_sub), key=k_run,
                         update_step=jnp.zeros((), jnp.int32))
+
+
+def seed_keys(seed: int, count: int) -> jax.Array:
+    """[count] root keys: run r of a multi-seed run is the single run with seed + r."""
+    return jnp.stack([jax.random.PRNGKey(seed + r) for r in range(count)])
+
+
+def init_seeds(spec: MLSHSpec) -> TrainerState:
+    """States of all seeds stacked along a leading axis (the axis `make_chunk` vmaps)."""
+    cfg = spec.config
+    return jax.vmap(lambda key: init_state(spec, key))(seed_keys(cfg.seed, cfg.num_seeds))

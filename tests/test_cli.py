@@ -101,7 +101,7 @@ def test_overrides_are_validated_together_not_one_by_one():
     ("master_ppo.gamma=2", "master_ppo.gamma=2.0: must be a number in [0, 1]"),
     ("network=64", "'network' is a group"),
     ("num_slots", "expected key=value"),
-    ("foo=1", "unknown key 'foo'; valid keys: env, num_subpolicies, macro_duration"),
+    ("foo=1", "unknown key 'foo'; valid keys: env, algorithm, num_subpolicies"),
 ])
 def test_bad_override_message_names_key_and_value(override, message):
     with pytest.raises(ConfigError) as error:
@@ -158,7 +158,7 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     evaluate = cli("experiments.evaluate", "--workdir", str(workdir), "--tasks", "4",
                    "--updates", "2")
     assert evaluate.returncode == 0, evaluate.stderr
-    assert "meta-test moving_bandits: 4 fresh tasks, 2 master-only updates" in evaluate.stdout
+    assert "meta-test mlsh on moving_bandits: 4 fresh tasks, 2 updates" in evaluate.stdout
     report = json.loads((workdir / "eval.json").read_text())
     assert (report["tasks"], report["updates"], report["seed"]) == (4, 2, 1000)
     assert len(report["mean_return"]) == 2 and report["tasks_with_episodes"] == [4, 4]

@@ -158,3 +158,14 @@ def test_bad_config_values_raise_an_error_naming_the_value(field, value):
 def test_negative_learning_rate_is_rejected():
     with pytest.raises(ConfigError, match="learning_rate=-0.1"):
         PPOConfig(learning_rate=-0.1)
+
+
+def test_decisions_by_task_type_split_each_slots_decisions_by_its_correct_goal(spec, update_fn):
+    state = init_state(spec, jax.random.PRNGKey(5))
+    _, metrics = update_fn(state)
+    by_type = np.asarray(metrics.decisions_by_task_type)  # [2 goals, K]
+    goals = np.asarray(state.slots.task.correct_goal)
+    assert by_type.shape == (2, TINY.num_subpolicies)
+    decisions_per_update = TINY.envs_per_slot * -(-TINY.rollout_steps // TINY.macro_duration)
+    np.testing.assert_array_equal(by_type.sum(axis=1),
+                                  [np.sum(goals == g) * decisions_per_update for g in (0, 1)])

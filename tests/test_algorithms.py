@@ -1,0 +1,71 @@
+"""Baselines on the shared code path, and seeds vmapped in one program."""
+
+import dataclasses
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from mlsh_jax.algorithms import meta_test_config, training_config
+from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
+from mlsh_jax.meta_test import meta_test
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import init_seeds, init_state
+from mlsh_jax.train import make_chunk
+
+TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=50, macro_duration=10,
+                 warmup_updates=2, joint_updates=1, stagger=False,
+                 network=NetworkConfig(hidden_sizes=(8,)),
+                 master_ppo=PPOConfig(epochs=2, num_minibatches=2),
+                 sub_ppo=PPOConfig(epochs=2, num_minibatches=2))
+
+
+@pytest.mark.parametrize("algorithm, expected", [
+    ("mlsh", (2, 2, 1)), ("mlsh_no_warmup", (2, 0, 3)), ("shared", (1, 0, 3)),
+    ("scratch", (1, 0, 3))])
+def test_each_algorithm_keeps_the_task_cycle_and_trains_what_it_names(algorithm, expected):
+    run = training_config(dataclasses.replace(TINY, algorithm=algorithm))
+    assert (run.num_subpolicies, run.warmup_updates, run.joint_updates) == expected
+    assert run.cycle_length == TINY.cycle_length
+    assert training_config(run) == run
+
+
+def test_meta_test_freezes_phi_for_mlsh_and_trains_a_flat_learner_per_task_for_baselines():
+    mlsh = meta_test_config(TINY, num_tasks=5, updates=4, seed=9)
+    assert (mlsh.algorithm, mlsh.num_slots, mlsh.warmup_updates, mlsh.joint_updates) == \
+        ("mlsh", 5, 4, 0)
+    shared = training_config(meta_test_config(dataclasses.replace(TINY, algorithm="shared"),
+                                              num_tasks=5, updates=4, seed=9))
+    assert (shared.num_slots, shared.num_subpolicies, shared.joint_updates) == (1, 1, 4)
+    assert shared.sub_ppo == TINY.master_ppo
+
+
+def test_flat_policy_has_no_master_and_trains_its_policy_on_every_slot_every_update():
+    spec = MLSHSpec.build(dataclasses.replace(TINY, algorithm="shared"))
+    state = init_state(spec, jax.random.PRNGKey(0))
+    assert state.slots.master is None
+    new, metrics = make_chunk(spec, 2)(state)
+    np.testing.assert_array_equal(metrics.joint_fraction, 1.0)
+    np.testing.assert_array_equal(metrics.subpolicy_usage, 1.0)
+    np.testing.assert_array_equal(metrics.subpolicy_steps, 2 * 2)  # epochs x minibatches
+
+
+def test_seed_r_of_a_multi_seed_run_matches_the_single_run_with_seed_plus_r():
+    spec = MLSHSpec.build(dataclasses.replace(TINY, seed=4, num_seeds=2))
+    _, together = make_chunk(spec, 2, batch_dims=1)(init_seeds(spec))
+    alone_spec = MLSHSpec.build(dataclasses.replace(TINY, seed=5))
+    _, alone = make_chunk(alone_spec, 2)(init_state(alone_spec, jax.random.PRNGKey(5)))
+    chex.assert_trees_all_close(jax.tree.map(lambda x: x[1], together), alone, rtol=1e-4,
+                                atol=1e-5)
+
+
+def test_scratch_tasks_learn_independently_and_seeds_are_independent_runs():
+    scratch = dataclasses.replace(TINY, algorithm="scratch", num_seeds=2)
+    result = meta_test(scratch, None, num_tasks=3, updates=2, seed=0)
+    assert result.error_over == "seeds"
+    curves = np.asarray(result.seed_mean_return)
+    assert curves.shape == (2, 2) and np.all(np.isfinite(curves))
+    assert not np.array_equal(curves[0], curves[1])
+    np.testing.assert_allclose(result.mean_return, curves.mean(axis=0))
+    np.testing.assert_allclose(result.standard_error, curves.std(axis=0, ddof=1) / np.sqrt(2))

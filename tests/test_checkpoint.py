@@ -1,0 +1,175 @@
+"""Full-state checkpoints: bit-exact resume, a real kill mid-save, incompatible configs, the NaN
+guard and Ctrl-C from the command line."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from experiments.config_cli import config_from_dict
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
+from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
+from mlsh_jax.mlsh import UpdateMetrics
+from mlsh_jax.ppo import PPOMetrics
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import init_seeds
+from mlsh_jax.train import NonFiniteError, find_non_finite, train
+
+TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
+                 warmup_updates=1, joint_updates=1, total_updates=6, log_every=2,
+                 checkpoint_every=2, num_seeds=2, network=NetworkConfig(hidden_sizes=(8,)),
+                 master_ppo=PPOConfig(epochs=2, num_minibatches=2),
+                 sub_ppo=PPOConfig(epochs=2, num_minibatches=2))
+TIMING_FIELDS = ("steps_per_second", "seconds", "compile_seconds")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def records_without_timing(workdir):
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    state = train(TINY, workdir, log=lambda _: None)
+    return workdir, state
+
+
+def test_stopped_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(uninterrupted, tmp_path):
+    reference_dir, reference_state = uninterrupted
+    chunks = iter([False, True])  # the loop asks once per chunk: stop after the first one
+    lines = []
+    train(TINY, tmp_path, log=lines.append, should_stop=lambda: next(chunks))
+    assert RunCheckpoints(tmp_path / CHECKPOINTS_DIR, 3).latest_step() == 4
+    assert "stopped after update 4" in lines[-1]
+    resumed_lines = []
+    state = train(TINY, tmp_path, log=resumed_lines.append)
+    assert "resuming after update 4" in resumed_lines[0]
+    assert records_without_timing(tmp_path) == records_without_timing(reference_dir)
+    chex.assert_trees_all_equal(state, reference_state)
+
+
+def test_kill_during_a_save_keeps_the_previous_checkpoint_and_resumes_exactly(uninterrupted,
+                                                                              tmp_path):
+    reference_dir, _ = uninterrupted
+    # The child stalls in orbax's final rename of update 4's checkpoint, the moment after all
+    # data is written and before it is committed; the test kills it there with SIGKILL.
+    child = textwrap.dedent("""
+        import asyncio, json, sys
+        from orbax.checkpoint._src.path import atomicity
+        from experiments.config_cli import config_from_dict
+        from mlsh_jax.train import train
+        commit = atomicity.AtomicRenameTemporaryPath.finalize
+        async def stalled_commit(self):
+            if self._final_path.name == "4":
+                print("STALLED", flush=True)
+                await asyncio.sleep(600)
+            await commit(self)
+        atomicity.AtomicRenameTemporaryPath.finalize = stalled_commit
+        train(config_from_dict(json.loads(sys.argv[1])), sys.argv[2])
+    """)
+    process = subprocess.Popen(
+        [sys.executable, "-c", child, json.dumps(dataclasses.asdict(TINY)), str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:
+        if line.strip() == "STALLED":
+            process.send_signal(signal.SIGKILL)
+            break
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    entries = os.listdir(tmp_path / CHECKPOINTS_DIR)
+    assert "2" in entries and "4" not in entries
+    assert any("tmp" in name for name in entries), entries  # the half-written save
+
+    assert RunCheckpoints(tmp_path / CHECKPOINTS_DIR, 3).latest_step() == 2
+    train(TINY, tmp_path, log=lambda _: None)
+    assert records_without_timing(tmp_path) == records_without_timing(reference_dir)
+
+
+def test_resuming_with_another_k_names_the_mismatch(uninterrupted):
+    workdir, _ = uninterrupted
+    with pytest.raises(ConfigError, match="num_subpolicies: run has 2, config has 3"):
+        train(dataclasses.replace(TINY, num_subpolicies=3), workdir)
+
+
+def test_restoring_into_another_network_size_names_the_leaf(uninterrupted):
+    workdir, _ = uninterrupted
+    other = MLSHSpec.build(dataclasses.replace(TINY, network=NetworkConfig(hidden_sizes=(16,))))
+    with pytest.raises(CheckpointError, match=r"shape of .*Dense_0.* differs: the config "
+                                              r"expects \(.*16\), the checkpoint has \(.*8\)"):
+        RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).restore(6, init_seeds(other))
+
+
+def test_resuming_a_finished_run_changes_nothing(uninterrupted):
+    workdir, reference_state = uninterrupted
+    before = (workdir / "metrics.jsonl").read_text()
+    state = train(TINY, workdir, log=lambda _: None)
+    assert (workdir / "metrics.jsonl").read_text() == before
+    chex.assert_trees_all_equal(state, reference_state)
+
+
+def _metrics_with(master_value_loss: np.ndarray) -> UpdateMetrics:
+    seeds, updates = master_value_loss.shape
+    zeros = np.zeros((seeds, updates), np.float32)
+    ppo = PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
+                     clip_fraction=zeros, steps_taken=zeros)
+    return UpdateMetrics(slot_return_sum=zeros, slot_episode_count=zeros, joint_fraction=zeros,
+                         subpolicy_usage=zeros, decisions_by_task_type=zeros,
+                         master=ppo.replace(value_loss=master_value_loss), subpolicy=ppo,
+                         subpolicy_steps=zeros, macro_overflow=zeros)
+
+
+def test_non_finite_check_names_the_earliest_update_seed_and_quantity():
+    state = init_seeds(MLSHSpec.build(TINY))
+    losses = np.zeros((2, 4), np.float32)
+    losses[1, 2], losses[0, 3] = np.nan, np.inf
+    assert find_non_finite(_metrics_with(losses), state, first_update=11) == \
+        "update 13: master value_loss is nan (seed 1)"
+    assert find_non_finite(_metrics_with(np.zeros((2, 4), np.float32)), state, 11) is None
+    broken = state.replace(subpolicies=jax.tree.map(lambda x: x * np.nan, state.subpolicies))
+    assert find_non_finite(_metrics_with(np.zeros((2, 4), np.float32)), broken, 11) == \
+        "update 14: sub-policy parameters contain NaN/inf"
+
+
+def test_diverging_run_stops_at_the_first_bad_update_and_keeps_good_checkpoints(tmp_path):
+    config = dataclasses.replace(TINY, num_seeds=1, total_updates=4, log_every=1,
+                                 checkpoint_every=1, sub_ppo=PPOConfig(learning_rate=1e30))
+    with pytest.raises(NonFiniteError) as error:
+        train(config, tmp_path, log=lambda _: None)
+    message = str(error.value)
+    assert message.startswith("update ") and "sub-policy" in message
+    bad_update = int(message.split()[1].rstrip(":"))
+    checkpoints = RunCheckpoints(tmp_path / CHECKPOINTS_DIR, 3)
+    assert checkpoints.latest_step() == (bad_update - 1 or None)
+    assert f"last good checkpoint is update {bad_update - 1 or None}" in message
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
+    workdir = tmp_path / "run"
+    config = dataclasses.replace(TINY, total_updates=1000, log_every=1, checkpoint_every=500)
+    (tmp_path / "cfg.py").write_text(
+        "from experiments.config_cli import config_from_dict\n"
+        f"def get_config():\n    return config_from_dict({dataclasses.asdict(config)!r})\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.run", "--config", str(tmp_path / "cfg.py"),
+         "--workdir", str(workdir)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    for line in process.stdout:
+        if line.startswith("["):
+            process.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "SIGINT: stopping after the current chunk" in stderr
+    stopped = int(stdout.split("stopped after update ")[1].split(";")[0])
+    assert 1 <= stopped < config.total_updates
+    assert RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).latest_step() == stopped
+    assert config_from_dict(json.loads((workdir / "config.json").read_text())) == config
