@@ -1,6 +1,8 @@
 """Environments by name: `make("four_rooms", slip_probability=0.0)` returns the raw env.
 
 Wrap it with `wrap_for_training` for rollouts. Configs refer to environments by these names.
+The Brax tasks (`twowalk`, `walk_crawl`, `ant_maze`) import Brax only when their physics is
+first used, so importing this package stays fast.
 """
 
 import dataclasses
@@ -15,11 +17,13 @@ from envs.base import (
     EpisodeStatsState,
     wrap_for_training,
 )
+from envs.brax_tasks import AntMaze, TwoWalk, WalkCrawl
 from envs.four_rooms import FourRooms
 from envs.key_door import KeyDoor
 from envs.moving_bandits import MovingBandits
 
 __all__ = [
+    "AntMaze",
     "AutoReset",
     "Box",
     "Discrete",
@@ -29,16 +33,21 @@ __all__ = [
     "FourRooms",
     "KeyDoor",
     "MovingBandits",
+    "TwoWalk",
     "UnknownEnvironmentError",
+    "WalkCrawl",
     "make",
     "names",
     "wrap_for_training",
 ]
 
 _REGISTRY: dict[str, type[Environment[Any, Any]]] = {
+    "ant_maze": AntMaze,
     "four_rooms": FourRooms,
     "key_door": KeyDoor,
     "moving_bandits": MovingBandits,
+    "twowalk": TwoWalk,
+    "walk_crawl": WalkCrawl,
 }
 
 

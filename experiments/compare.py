@@ -3,7 +3,7 @@
     python -m experiments.compare --workdirs A B C [--labels LA LB LC] --out DIR
 
 Reads each run's eval.json (from `python -m experiments.evaluate`) and config.json, and writes
-DIR/meta_test.png (mean return per master-only update, shaded +- standard error, one line per
+DIR/meta_test.png (mean return per meta-test update, shaded +- standard error, one line per
 run) and DIR/results.md (a table of the first and last update's returns).
 """
 
@@ -128,7 +128,7 @@ def draw_meta_test(results: list[RunResult], path: pathlib.Path, dpi: int = DPI)
         ax.fill_between(updates, r.mean_return - r.standard_error,
                         r.mean_return + r.standard_error, color=colour, alpha=0.2, linewidth=0)
     envs = ", ".join(sorted({r.env for r in results}))
-    ax.set(xlabel="master-only update (meta-test)", ylabel="mean episode return",
+    ax.set(xlabel="update on the new task (meta-test)", ylabel="mean episode return",
            title=f"meta-test: {envs}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

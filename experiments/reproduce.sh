@@ -17,13 +17,14 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do algorithms+=("$1"); shift; done
 overrides=("$@")
 python=${PYTHON:-python}
 mkdir -p "$out"
+[ -f "$out/timings.md" ] || printf '| algorithm | train | meta-test |\n|---|---|---|\n' > "$out/timings.md"
 workdirs=()
 for algorithm in "${algorithms[@]}"; do
   workdir="$out/$algorithm"
   workdirs+=("$workdir")
   start=$SECONDS
   "$python" -m experiments.run --config "$config" --workdir "$workdir" \
-    --config.algorithm="$algorithm" --config.num_seeds="$seeds" "${overrides[@]}"
+    --config.algorithm="$algorithm" --config.num_seeds="$seeds" ${overrides[@]+"${overrides[@]}"}
   trained=$SECONDS
   "$python" -m experiments.evaluate --workdir "$workdir" --tasks "$tasks"
   echo "| $algorithm | $((trained - start)) s | $((SECONDS - trained)) s |" >> "$out/timings.md"

@@ -3,8 +3,8 @@
     python -m experiments.run --config moving_bandits.py [--workdir DIR] [--config.KEY=VALUE ...]
 
 Running the same command on a DIR that holds a run resumes it from its latest checkpoint.
-Ctrl-C (SIGINT) or SIGTERM: the current chunk finishes, a checkpoint is written, exit 130;
-a second Ctrl-C aborts at once.
+Ctrl-C (SIGINT) or SIGTERM: the current chunk finishes, a checkpoint is written, and the exit
+status is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM); a second one aborts at once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from experiments.config_cli import apply_overrides, available_configs, error_exit, load_config_file
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.config import ConfigError
+from mlsh_jax.metrics_log import check_wandb_available
 from mlsh_jax.train import NonFiniteError, train
 
 OVERRIDE_PREFIX = "--config."
@@ -81,13 +82,17 @@ class StopOnSignal:
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.requested = False
+        self.signal: int | None = None
         self._previous = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
 
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.signal = signum
         print(f"{signal.Signals(signum).name}: stopping after the current chunk and saving a "
               f"checkpoint (Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
 
@@ -101,22 +106,27 @@ class StopOnSignal:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop = StopOnSignal()
     try:
         rest, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(rest)
         config = apply_overrides(load_config_file(args.config), overrides)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         workdir = args.workdir or pathlib.Path("runs") / f"{pathlib.Path(args.config).stem}-{stamp}"
+        check_wandb_available(config)
         prepare_workdir(workdir)
-        with StopOnSignal() as stop:
-            train(config, workdir, should_stop=lambda: stop.requested)
+        with stop:
+            state = train(config, workdir, should_stop=lambda: stop.requested)
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
     except NonFiniteError as error:
         error_exit(error)
         return 1
-    if stop.requested:
-        return 128 + signal.SIGINT
+    except KeyboardInterrupt:
+        print("aborted without saving; the newest checkpoint is kept", file=sys.stderr)
+        return 128 + (stop.signal or signal.SIGINT)
+    if state is not None and int(state.update_step.min()) < config.total_updates:
+        return 128 + stop.signal
     print(f"run saved in {workdir}; meta-test it with "
           f"`python -m experiments.evaluate --workdir {workdir}`")
     return 0

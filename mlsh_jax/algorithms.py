@@ -10,8 +10,8 @@ a flat policy is "MLSH without a master and with one sub-policy", trained in eve
 | shared         | one flat policy on all tasks, every update | a copy of it fine-tuned per task |
 | scratch        | none                                       | a fresh flat policy per task     |
 
-At meta-test a flat policy is a per-task learner, the role the master has in MLSH, so it uses
-the master's PPO settings (`master_ppo`).
+At meta-test a flat policy is trained per task with `finetune_ppo` (standard PPO settings) and
+a fresh Adam state; the shared policy also keeps its observation statistics.
 """
 
 from __future__ import annotations
@@ -47,4 +47,4 @@ def meta_test_config(config: RunConfig, num_tasks: int, updates: int, seed: int)
         return dataclasses.replace(config, algorithm="mlsh", num_slots=num_tasks,
                                    warmup_updates=updates, joint_updates=0, **common)
     return dataclasses.replace(config, num_slots=1, warmup_updates=0, joint_updates=updates,
-                               sub_ppo=config.master_ppo, **common)
+                               sub_ppo=config.finetune_ppo, **common)

@@ -85,6 +85,10 @@ class RunCheckpoints:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
+    def wait(self) -> None:
+        """Blocks until a save in flight is committed."""
+        self._manager.wait_until_finished()
+
     def close(self) -> None:
         """Waits for a save in flight, then releases the manager."""
         self._manager.wait_until_finished()

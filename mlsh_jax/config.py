@@ -171,11 +171,17 @@ class RunConfig:
     sub_ppo: PPOConfig = dataclasses.field(default_factory=_default_sub_ppo)
     """PPO for the shared sub-policies (original code: lr 3e-5; the paper says 3e-4, with
     which our sub-policies collapsed onto the same behaviour on Moving Bandits)."""
+    finetune_ppo: PPOConfig = PPOConfig()
+    """PPO of the flat per-task learner at meta-test of the baselines (shared: fine-tuning the
+    shared policy with a fresh Adam state; scratch: learning from random initialisation).
+    Standard PPO settings (lr 3e-4, the paper's), not the shared policy's slow meta-training
+    rate, so the baselines can adapt within the meta-test budget."""
     log_every: int = 20
     """Updates between progress lines and metrics.jsonl records (also the jit chunk length)."""
     checkpoint_every: int = 100
-    """Updates between full-state checkpoints (DIR/checkpoints); the last update and a
-    Ctrl-C are always checkpointed."""
+    """Updates between full-state checkpoints (DIR/checkpoints), each taken at the first log
+    boundary at or after a multiple of it; the last update and a Ctrl-C are always
+    checkpointed."""
     max_to_keep: int = 3
     """Newest full-state checkpoints kept on disk."""
     wandb_project: str = ""
@@ -212,7 +218,7 @@ class RunConfig:
                  "must be a string (empty: Weights & Biases off)")
         _require(isinstance(self.network, NetworkConfig), "network", self.network,
                  "must be a NetworkConfig")
-        for name in ("master_ppo", "sub_ppo"):
+        for name in ("master_ppo", "sub_ppo", "finetune_ppo"):
             _require(isinstance(getattr(self, name), PPOConfig), name, getattr(self, name),
                      "must be a PPOConfig")
 

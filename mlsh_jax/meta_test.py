@@ -18,7 +18,7 @@ import numpy as np
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.config import RunConfig
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, init_state, seed_keys
+from mlsh_jax.state import Learner, TrainerState, init_state, seed_keys
 from mlsh_jax.train import make_chunk
 
 
@@ -39,22 +39,35 @@ def _hierarchical_returns(config: RunConfig, subpolicies: Learner, num_tasks: in
     """([seeds, updates, tasks] return sums, episode counts) of fresh masters per task."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
     seeds = jax.tree.leaves(subpolicies)[0].shape[0]
-    state = jax.vmap(lambda key: init_state(spec, key))(seed_keys(seed, seeds))
-    _, metrics = make_chunk(spec, updates, batch_dims=1)(state.replace(subpolicies=subpolicies))
+    state = jax.jit(jax.vmap(lambda key: init_state(spec, key)))(seed_keys(seed, seeds))
+    # A copy: the chunk donates its input, and the caller's sub-policies must stay usable.
+    state = state.replace(subpolicies=jax.tree.map(jnp.copy, subpolicies))
+    _, metrics = make_chunk(spec, updates, batch_dims=1)(state)
     return metrics.slot_return_sum, metrics.slot_episode_count
+
+
+def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
+                         seed: int, seeds: int) -> TrainerState:
+    """[seeds, tasks] 1-slot states, each task with its own flat learner: a copy of its seed's
+    shared policy and observation statistics with a fresh Adam state, or (scratch, None) a
+    randomly initialised policy."""
+    init_tasks = lambda key: jax.vmap(lambda k: init_state(spec, k))(
+        jax.random.split(key, num_tasks))
+    state = jax.jit(jax.vmap(init_tasks))(seed_keys(seed, seeds))
+    if subpolicies is None:
+        return state
+    per_task = lambda x: jnp.broadcast_to(x[:, None], (seeds, num_tasks) + x.shape[1:])
+    fresh = state.subpolicies
+    return state.replace(subpolicies=fresh.replace(
+        params=jax.tree.map(per_task, subpolicies.params),
+        obs_stats=jax.tree.map(per_task, subpolicies.obs_stats)))
 
 
 def _flat_returns(config: RunConfig, subpolicies: Learner | None, num_tasks: int, updates: int,
                   seed: int, seeds: int):
     """The same for flat learners, one per task: a 1-slot run vmapped over seeds and tasks."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
-    init_tasks = lambda key: jax.vmap(lambda k: init_state(spec, k))(
-        jax.random.split(key, num_tasks))
-    state = jax.vmap(init_tasks)(seed_keys(seed, seeds))
-    if subpolicies is not None:  # shared: every task starts from its seed's trained policy
-        copies = jax.tree.map(lambda x: jnp.broadcast_to(x[:, None], (seeds, num_tasks)
-                                                         + x.shape[1:]), subpolicies)
-        state = state.replace(subpolicies=copies)
+    state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds)
     _, metrics = make_chunk(spec, updates, batch_dims=2)(state)
     to_seed_update_task = lambda x: jnp.moveaxis(x[..., 0], 1, 2)  # [R, T, U, 1] -> [R, U, T]
     return (to_seed_update_task(metrics.slot_return_sum),

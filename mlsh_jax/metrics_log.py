@@ -27,7 +27,8 @@ def _rows(matrix: np.ndarray) -> list[list[float]]:
 
 def interval_record(metrics: UpdateMetrics) -> dict[str, Any]:
     """Aggregate an interval's metrics (host arrays, leaves [seeds, updates, ...]) into one
-    record: means over seeds, plus the per-seed episode return when there are several."""
+    record pooled over seeds (episodes, optimizer steps: summed), plus the per-seed episode
+    return when there are several."""
     m = metrics
     episodes = float(m.slot_episode_count.sum())
     num_subpolicies = m.subpolicy_usage.shape[-1]
@@ -38,7 +39,7 @@ def interval_record(metrics: UpdateMetrics) -> dict[str, Any]:
         "subpolicy_usage": [float(u) for u in
                             m.subpolicy_usage.reshape(-1, num_subpolicies).mean(axis=0)],
         "macro_overflow": int(m.macro_overflow.sum()),
-        "subpolicy_optimizer_steps": [int(s) for s in m.subpolicy_steps.sum(axis=1).mean(axis=0)],
+        "subpolicy_optimizer_steps": [int(s) for s in m.subpolicy_steps.sum(axis=(0, 1))],
     }
     if m.decisions_by_task_type.shape[-2]:
         record["subpolicy_usage_by_task_type"] = _rows(m.decisions_by_task_type.sum(axis=(0, 1)))
@@ -72,6 +73,14 @@ def _scalars(name: str, value: Any):
         yield name, value
 
 
+def _update_of(line: str) -> float:
+    """A record's update number; a line cut short by a kill counts as past every update."""
+    try:
+        return json.loads(line)["update"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return float("inf")
+
+
 class JsonlWriter:
     """Appends one JSON object per line; flushed per record so a killed run keeps its log.
 
@@ -83,7 +92,7 @@ class JsonlWriter:
     def __init__(self, path: pathlib.Path, resume_after: int = 0):
         if path.exists():
             kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["update"] <= resume_after]
+                    if _update_of(line) <= resume_after]
             tmp = path.with_suffix(".tmp")
             tmp.write_text("".join(line + "\n" for line in kept))
             os.replace(tmp, path)

@@ -101,4 +101,5 @@ def seed_keys(seed: int, count: int) -> jax.Array:
 def init_seeds(spec: MLSHSpec) -> TrainerState:
     """States of all seeds stacked along a leading axis (the axis `make_chunk` vmaps)."""
     cfg = spec.config
-    return jax.vmap(lambda key: init_state(spec, key))(seed_keys(cfg.seed, cfg.num_seeds))
+    return jax.jit(jax.vmap(lambda key: init_state(spec, key)))(seed_keys(cfg.seed,
+                                                                          cfg.num_seeds))

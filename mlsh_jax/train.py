@@ -63,45 +63,56 @@ def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:
 
 
 def chunk_end(done: int, config: RunConfig) -> int:
-    """The next update at which to log or checkpoint: multiples of each, or the end.
+    """The next log boundary (a multiple of `log_every`) or the end.
 
-    Boundaries are global multiples, so a resumed run compiles and runs the same chunks as an
-    uninterrupted one, which keeps its metrics bit-identical.
+    Checkpoints and stops happen only at these boundaries, so a resumed run runs exactly the
+    chunks an uninterrupted one does, which keeps its metrics bit-identical.
     """
-    next_multiple = lambda every: (done // every + 1) * every
-    return min(next_multiple(config.log_every), next_multiple(config.checkpoint_every),
-               config.total_updates)
+    return min((done // config.log_every + 1) * config.log_every, config.total_updates)
 
 
 @jax.jit
-def _parameters_finite(state: TrainerState) -> dict[str, jax.Array]:
-    finite = lambda tree: jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x))
-                                               for x in jax.tree.leaves(tree)] or [True]))
-    return {"sub-policy parameters": finite(state.subpolicies.params),
-            "master parameters": finite(state.slots.master)}
+def _state_finite(state: TrainerState) -> dict[str, jax.Array]:
+    """Whether every float in each learner (parameters, Adam moments, observation statistics)
+    is finite: a poisoned optimizer state must not be checkpointed as good either."""
+
+    def finite(tree) -> jax.Array:
+        leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+                  if jnp.issubdtype(x.dtype, jnp.inexact)]
+        return jnp.all(jnp.asarray(leaves or [True]))
+
+    return {"sub-policy parameters, optimizer state or observation statistics":
+            finite(state.subpolicies),
+            "master parameters, optimizer state or observation statistics":
+            finite(state.slots.master)}
 
 
 def find_non_finite(metrics: UpdateMetrics, state: TrainerState, first_update: int) -> str | None:
     """Names the earliest update and quantity that is NaN/inf in a chunk, or None.
 
     `metrics` leaves are [seeds, updates, ...] (host arrays); `state` is after the chunk."""
+    found = []
     for learner, group in (("master", metrics.master), ("sub-policy", metrics.subpolicy)):
         for name in ("policy_loss", "value_loss", "entropy"):
             values = np.asarray(getattr(group, name))  # [seeds, updates]
-            bad = np.argwhere(~np.isfinite(values))
-            if len(bad):
-                seed, update = bad[np.argmin(bad[:, 1])]
-                return (f"update {first_update + update}: {learner} {name} is "
-                        f"{values[seed, update]} (seed {seed})")
+            for seed, update in np.argwhere(~np.isfinite(values)):
+                found.append((update, seed, f"{learner} {name} is {values[seed, update]}"))
+    if found:
+        update, seed, what = min(found, key=lambda item: item[:2])
+        return f"update {first_update + update}: {what} (seed {seed})"
     last_update = first_update + np.shape(metrics.joint_fraction)[1] - 1
-    for quantity, finite in jax.device_get(_parameters_finite(state)).items():
+    for quantity, finite in jax.device_get(_state_finite(state)).items():
         if not finite:
             return f"update {last_update}: {quantity} contain NaN/inf"
     return None
 
 
-def _concatenate_updates(chunks: list[UpdateMetrics]) -> UpdateMetrics:
-    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *chunks)
+def _wait_interruptibly(tree) -> None:
+    """Block until the arrays are computed, in Python, so signal handlers (Ctrl-C) run
+    during a long chunk instead of only after it."""
+    for leaf in jax.tree.leaves(tree):
+        while not leaf.is_ready():
+            time.sleep(0.05)
 
 
 def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], None] = print,
@@ -115,16 +126,18 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     """
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    check_same_run(workdir, config)
-    (workdir / CONFIG_FILE).write_text(config_to_json(config))
     if config.algorithm == "scratch":
+        (workdir / CONFIG_FILE).write_text(config_to_json(config))
         log("algorithm=scratch: nothing to meta-train (each meta-test task learns from scratch)")
         return None
+    checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
+    done = checkpoints.latest_step() or 0
+    if done:
+        check_same_run(workdir, config)
+    (workdir / CONFIG_FILE).write_text(config_to_json(config))
     spec = MLSHSpec.build(config)
     run = spec.config
     state = init_seeds(spec)
-    checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
-    done = checkpoints.latest_step() or 0
     if done:
         state = checkpoints.restore(done, state)
     log(f"mlsh-jax: {config.algorithm} env={run.env} K={run.num_subpolicies} "
@@ -134,46 +147,43 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
         f"{jax.default_backend()}" + (f"; resuming after update {done}" if done else ""))
     writers = open_writers(workdir, config, resume_after=done)
     compiled: dict[int, Callable] = {}
-    unlogged: list[UpdateMetrics] = []
-    interval_seconds = interval_compile_seconds = 0.0
-    stop = False
+    stop = should_stop()
     try:
         while done < config.total_updates and not stop:
             length = chunk_end(done, config) - done
+            compile_seconds = 0.0
             if length not in compiled:
                 start = time.perf_counter()
                 compiled[length] = make_chunk(spec, length, batch_dims=1).lower(state).compile()
-                interval_compile_seconds += time.perf_counter() - start
+                compile_seconds = time.perf_counter() - start
             start = time.perf_counter()
             state, metrics = compiled[length](state)
+            _wait_interruptibly(metrics)
             metrics = jax.device_get(metrics)
-            interval_seconds += time.perf_counter() - start
+            seconds = time.perf_counter() - start
             problem = find_non_finite(metrics, state, done + 1)
             if problem:
-                raise NonFiniteError(f"{problem}; stopped without saving it; the last good "
-                                     f"checkpoint is update {checkpoints.latest_step()} in "
-                                     f"{checkpoints.directory}")
+                last_good = checkpoints.latest_step()
+                raise NonFiniteError(
+                    f"{problem}; stopped without saving it; the last good checkpoint is "
+                    + (f"update {last_good} in {checkpoints.directory}" if last_good
+                       else "none yet"))
             done += length
-            unlogged.append(metrics)
-            if done % config.log_every == 0 or done == config.total_updates:
-                interval = _concatenate_updates(unlogged)
-                updates = np.shape(interval.joint_fraction)[1]
-                record = interval_record(interval)
-                record.update(update=done, total_updates=config.total_updates,
-                              env_steps=done * run.env_steps_per_update,
-                              steps_per_second=updates * run.env_steps_per_update * run.num_seeds
-                              / interval_seconds, seconds=interval_seconds,
-                              compile_seconds=interval_compile_seconds)
-                for writer in writers:
-                    writer.write(record)
-                save_subpolicies(workdir, state.subpolicies)
-                log(progress_line(record))
-                unlogged, interval_seconds, interval_compile_seconds = [], 0.0, 0.0
-            stop = should_stop()
-            if done % config.checkpoint_every == 0 or done == config.total_updates or stop:
-                checkpoints.save(done, state)
-        if stop:
+            record = interval_record(metrics)
+            record.update(update=done, total_updates=config.total_updates,
+                          env_steps=done * run.env_steps_per_update,
+                          steps_per_second=length * run.env_steps_per_update * run.num_seeds
+                          / seconds, seconds=seconds, compile_seconds=compile_seconds)
+            for writer in writers:
+                writer.write(record)
             save_subpolicies(workdir, state.subpolicies)
+            log(progress_line(record))
+            stop = should_stop()
+            crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
+            if crossed or done == config.total_updates or stop:
+                checkpoints.save(done, state)
+        if stop and done < config.total_updates:
+            checkpoints.wait()
             log(f"stopped after update {done}; checkpoint saved; run the same command to resume")
     finally:
         checkpoints.close()

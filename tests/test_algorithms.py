@@ -9,7 +9,7 @@ import pytest
 
 from mlsh_jax.algorithms import meta_test_config, training_config
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
-from mlsh_jax.meta_test import meta_test
+from mlsh_jax.meta_test import flat_meta_test_state, meta_test
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds, init_state
 from mlsh_jax.train import make_chunk
@@ -31,14 +31,35 @@ def test_each_algorithm_keeps_the_task_cycle_and_trains_what_it_names(algorithm,
     assert training_config(run) == run
 
 
-def test_meta_test_freezes_phi_for_mlsh_and_trains_a_flat_learner_per_task_for_baselines():
+def test_meta_test_configs_freeze_phi_for_mlsh_and_train_one_flat_learner_per_baseline_task():
     mlsh = meta_test_config(TINY, num_tasks=5, updates=4, seed=9)
     assert (mlsh.algorithm, mlsh.num_slots, mlsh.warmup_updates, mlsh.joint_updates) == \
         ("mlsh", 5, 4, 0)
     shared = training_config(meta_test_config(dataclasses.replace(TINY, algorithm="shared"),
                                               num_tasks=5, updates=4, seed=9))
     assert (shared.num_slots, shared.num_subpolicies, shared.joint_updates) == (1, 1, 4)
-    assert shared.sub_ppo == TINY.master_ppo
+    assert shared.sub_ppo == TINY.finetune_ppo
+
+
+def test_shared_meta_test_starts_each_task_from_its_seeds_policy_with_fresh_adam():
+    config = dataclasses.replace(TINY, algorithm="shared", num_seeds=2)
+    trained = init_seeds(MLSHSpec.build(config))
+    trained = trained.subpolicies.replace(opt_state=jax.tree.map(lambda x: x + 1,
+                                                                 trained.subpolicies.opt_state))
+    spec = MLSHSpec.build(meta_test_config(config, num_tasks=3, updates=2, seed=0))
+    state = flat_meta_test_state(spec, trained, num_tasks=3, seed=0, seeds=2)
+    for seed in range(2):
+        for task in range(3):
+            start = jax.tree.map(lambda x: x[seed, task], state.subpolicies)
+            chex.assert_trees_all_equal(start.params, jax.tree.map(lambda x: x[seed],
+                                                                   trained.params))
+            chex.assert_trees_all_equal(start.obs_stats, jax.tree.map(lambda x: x[seed],
+                                                                      trained.obs_stats))
+            assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(start.opt_state))
+    scratch = flat_meta_test_state(spec, None, num_tasks=3, seed=0, seeds=2)
+    first_layer = lambda s, r, t: s.subpolicies.params["params"]["actor"]["Dense_0"]["kernel"][r, t]
+    assert not np.array_equal(first_layer(scratch, 0, 0), first_layer(scratch, 0, 1))
+    assert not np.array_equal(first_layer(scratch, 0, 0), first_layer(scratch, 1, 0))
 
 
 def test_flat_policy_has_no_master_and_trains_its_policy_on_every_slot_every_update():

@@ -5,6 +5,7 @@ only the end-to-end test compiles, once for training and once for the meta-test.
 """
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -45,6 +46,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -
     (["--config.env=foo"], ["env='foo'", "moving_bandits"]),
     (["--config.sub_ppo.lr=1"], ["'sub_ppo.lr'", "learning_rate", "gae_lambda"]),
     (["--config.num_slots=abc"], ["num_slots='abc'", "int"]),
+    (["--config.algorithm=ppo"], ["algorithm='ppo'", "mlsh, mlsh_no_warmup, shared, scratch"]),
+    (["--config.checkpoint_every=0"], ["checkpoint_every=0", ">= 1"]),
+    (["--config.num_seeds=0"], ["num_seeds=0", ">= 1"]),
+    pytest.param(["--config.wandb_project=mine"], ["wandb_project='mine'", "pip install wandb"],
+                 marks=pytest.mark.skipif(importlib.util.find_spec("wandb") is not None,
+                                          reason="wandb is installed here")),
 ])
 def test_bad_override_exits_2_with_one_line_naming_the_value(override, expected):
     assert_one_line_error(cli("experiments.run", "--config", "moving_bandits.py", *override),
@@ -61,6 +68,13 @@ def test_workdir_that_is_a_file_is_refused_before_training(tmp_path):
     blocker.write_text("")
     assert_one_line_error(cli("experiments.run", "--config", "moving_bandits",
                               "--workdir", str(blocker)), "not a directory")
+
+
+def test_workdir_that_cannot_be_created_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_one_line_error(cli("experiments.run", "--config", "moving_bandits",
+                              "--workdir", str(blocker / "run")), "is not writable")
 
 
 def test_help_lists_the_available_configs():

@@ -1,0 +1,369 @@
+"""Behaviour of the Brax tasks: hidden tasks, reward direction, ceiling, termination, backends.
+
+Physics runs on the `spring` backend in the default tests (it compiles fastest; the task logic
+does not depend on the backend); full random episodes on the default backend and on mjx, and an
+MLSH update on twowalk, are `slow` tests.
+"""
+
+import functools
+import pathlib
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from envs.base import Box, wrap_for_training
+from envs.brax_tasks import (
+    MAZE_LAYOUTS,
+    AntMaze,
+    AntMazeTask,
+    BACKENDS,
+    CRAWL,
+    DEFAULT_BACKEND,
+    TWOWALK_TARGETS,
+    WALK,
+    TwoWalk,
+    TwoWalkTask,
+    WalkCrawl,
+    WalkCrawlTask,
+)
+
+FAST_BACKEND = "spring"
+KEY = jax.random.key(0)
+TARGETS = [TwoWalkTask(jnp.int32(i)) for i in range(len(TWOWALK_TARGETS))]
+WALK_TASK, CRAWL_TASK = WalkCrawlTask(jnp.int32(WALK)), WalkCrawlTask(jnp.int32(CRAWL))
+
+
+@functools.partial(jax.jit, static_argnames="env")
+def run(env, key, task, actions):
+    """Resets `env` under `task` and steps it through `actions`: (first obs, per-step outputs)."""
+    reset_key, step_key = jax.random.split(key)
+    obs, state = env.reset(reset_key, task)
+
+    def body(state, xs):
+        key, action = xs
+        obs, state, reward, done, _ = env.step(key, state, action, task)
+        return state, (obs, state, reward, done)
+
+    return obs, jax.lax.scan(body, state, (jax.random.split(step_key, len(actions)), actions))[1]
+
+
+def random_actions(env, steps):
+    return jax.random.uniform(jax.random.key(7), (steps, env.action_space.dim), minval=-1.0,
+                              maxval=1.0)
+
+
+@pytest.fixture(scope="module")
+def twowalk():
+    return TwoWalk(backend=FAST_BACKEND, episode_length=10)
+
+
+@pytest.fixture(scope="module")
+def walk_crawl():
+    return WalkCrawl(backend=FAST_BACKEND, episode_length=10)
+
+
+@pytest.fixture(scope="module")
+def twowalk_runs(twowalk):
+    """The same 10 random actions from the same start under each target."""
+    actions = random_actions(twowalk, 10)
+    return [run(twowalk, KEY, task, actions) for task in TARGETS]
+
+
+@pytest.fixture(scope="module")
+def walk_crawl_runs(walk_crawl):
+    actions = random_actions(walk_crawl, 10)
+    return [run(walk_crawl, KEY, task, actions) for task in (WALK_TASK, CRAWL_TASK)]
+
+
+def standing_q(env):
+    return jnp.asarray(env.physics.sys.init_q, jnp.float32)
+
+
+def with_xyz(q, x=None, y=None, z=None):
+    for index, value in enumerate((x, y, z)):
+        if value is not None:
+            q = q.at[index].set(value)
+    return q
+
+
+# --- registry and configuration -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "ant_maze"])
+def test_unknown_backend_is_rejected_naming_the_value_and_the_allowed_ones(name):
+    with pytest.raises(ValueError) as error:
+        envs.make(name, backend="nope")
+    message = str(error.value)
+    assert "backend='nope'" in message
+    assert all(backend in message for backend in BACKENDS)
+
+
+def test_brax_tasks_are_registered_and_their_settings_are_make_arguments():
+    assert {"twowalk", "walk_crawl", "ant_maze"} <= set(envs.names())
+    env = envs.make("twowalk", backend="spring", episode_length=5)
+    assert env == TwoWalk(backend="spring", episode_length=5)
+    assert envs.make("walk_crawl").backend == DEFAULT_BACKEND
+    with pytest.raises(ValueError, match="episode_length=0"):
+        envs.make("walk_crawl", episode_length=0)
+    with pytest.raises(ValueError, match="ceiling_height=-1"):
+        envs.make("walk_crawl", ceiling_height=-1)
+
+
+def test_importing_envs_does_not_import_brax_or_mujoco():
+    code = ("import sys, envs; envs.make('twowalk'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'brax', 'mujoco'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
+
+
+# --- twowalk --------------------------------------------------------------------------------
+
+
+def test_twowalk_spaces_and_task_types(twowalk):
+    assert twowalk.observation_size == 29 and twowalk.action_space == Box(8, -1.0, 1.0)
+    assert twowalk.terminates_early and twowalk.num_task_types == 2
+    tasks = jax.vmap(twowalk.sample_task)(jax.random.split(KEY, 1000))
+    types = np.asarray(jax.vmap(twowalk.task_type)(tasks))
+    assert set(types.tolist()) == {0, 1} and abs(types.mean() - 0.5) < 5 * np.sqrt(0.25 / 1000)
+
+
+def test_twowalk_observation_is_identical_for_both_targets(twowalk, twowalk_runs):
+    (first_a, (obs_a, state_a, reward_a, _)), (first_b, (obs_b, state_b, reward_b, _)) = \
+        twowalk_runs
+    chex.assert_shape(first_a, (twowalk.observation_size,))
+    assert first_a.dtype == jnp.float32
+    chex.assert_trees_all_equal(first_a, first_b)
+    chex.assert_trees_all_equal((obs_a, state_a), (obs_b, state_b))
+    assert not np.allclose(reward_a, reward_b)  # only the reward tells the targets apart
+    np.testing.assert_array_equal(obs_a[:, :15], state_a.pipeline_state.q)
+
+
+def test_twowalk_step_reward_is_progress_toward_the_target_minus_control_cost(
+        twowalk, twowalk_runs):
+    actions = random_actions(twowalk, 10)
+    for task, (_, (_, state, reward, _)) in zip(TARGETS, twowalk_runs):
+        q = state.pipeline_state.q
+        target = np.asarray(TWOWALK_TARGETS[int(task.target)])
+        distance = np.linalg.norm(np.asarray(q[:, :2]) - target, axis=1)
+        progress = (distance[:-1] - distance[1:]) / 0.05
+        ctrl = twowalk.ctrl_cost_weight * np.sum(np.square(actions[1:]), axis=1)
+        np.testing.assert_allclose(reward[1:], progress - ctrl, rtol=1e-4, atol=1e-4)
+
+
+def test_twowalk_episode_ends_at_its_length(twowalk_runs):
+    for _, (_, state, _, done) in twowalk_runs:
+        np.testing.assert_array_equal(done, [False] * 9 + [True])
+        np.testing.assert_array_equal(state.t, np.arange(1, 11))
+
+
+@pytest.mark.parametrize("target", [0, 1])
+def test_twowalk_moving_toward_the_target_pays_more_than_moving_away(twowalk, target):
+    task = TARGETS[target]
+    start = standing_q(twowalk)
+    direction = np.asarray(TWOWALK_TARGETS[target]) / 5.0
+    action = jnp.zeros(8)
+
+    def reward_after_moving(offset):
+        moved = with_xyz(start, x=start[0] + offset[0], y=start[1] + offset[1])
+        return float(twowalk.reward(start, moved, action, task)[0])
+
+    toward, away = reward_after_moving(0.1 * direction), reward_after_moving(-0.1 * direction)
+    sideways = reward_after_moving(0.1 * direction[::-1])
+    assert toward > sideways > away
+    assert toward == pytest.approx(0.1 / 0.05, rel=1e-4)  # progress is in m/s
+    assert away == pytest.approx(-0.1 / 0.05, rel=1e-4)
+    # The other target lies sideways of this one: the same move pays the other task ~nothing.
+    toward_this = with_xyz(start, x=start[0] + 0.1 * direction[0], y=start[1] + 0.1 * direction[1])
+    assert abs(float(twowalk.reward(start, toward_this, action, TARGETS[1 - target])[0])) < 0.05
+
+
+def test_twowalk_control_cost_is_weight_times_squared_action(twowalk):
+    q = standing_q(twowalk)
+    still = float(twowalk.reward(q, q, jnp.zeros(8), TARGETS[0])[0])
+    pushing = float(twowalk.reward(q, q, jnp.ones(8), TARGETS[0])[0])
+    assert still == 0.0
+    assert pushing == pytest.approx(-8 * twowalk.ctrl_cost_weight)
+
+
+def test_twowalk_terminates_when_the_torso_leaves_brax_ants_height_range(twowalk):
+    q = standing_q(twowalk)
+    assert not twowalk.fallen(with_xyz(q, z=0.55))
+    assert twowalk.fallen(with_xyz(q, z=0.15)) and twowalk.fallen(with_xyz(q, z=1.05))
+
+
+# --- walk / crawl ---------------------------------------------------------------------------
+
+
+def test_walk_crawl_observation_is_identical_for_walk_and_crawl(walk_crawl, walk_crawl_runs):
+    assert walk_crawl.observation_size == 244
+    assert walk_crawl.action_space == Box(17, -1.0, 1.0)
+    (first_w, (obs_w, state_w, reward_w, _)), (first_c, (obs_c, state_c, reward_c, _)) = \
+        walk_crawl_runs
+    chex.assert_shape(first_w, (walk_crawl.observation_size,))
+    chex.assert_trees_all_equal(first_w, first_c)
+    chex.assert_trees_all_equal((obs_w, state_w), (obs_c, state_c))
+    # Standing at the start, the crawler's head is above the ceiling: the full alive bonus goes.
+    np.testing.assert_allclose(reward_w - reward_c, walk_crawl.healthy_reward, rtol=1e-5)
+
+
+def test_crawl_ceiling_penalises_a_standing_pose_that_walk_does_not(walk_crawl):
+    standing = standing_q(walk_crawl)
+    assert float(walk_crawl.head_top(standing)) > walk_crawl.ceiling_height + 0.3
+    controls = jnp.zeros(17)
+    walk_reward, walk_info = walk_crawl.reward(0.0, standing, controls, WALK_TASK)
+    crawl_reward, crawl_info = walk_crawl.reward(0.0, standing, controls, CRAWL_TASK)
+    assert float(walk_info["ceiling_penalty"]) == 0.0
+    assert float(walk_reward) == walk_crawl.healthy_reward
+    assert float(crawl_reward) == 0.0  # penalty = alive bonus: never worth falling on purpose
+    assert not walk_crawl.fallen(standing, WALK_TASK)
+    assert not walk_crawl.fallen(standing, CRAWL_TASK)
+
+
+def test_a_crouch_under_the_ceiling_is_unpenalised_but_ends_a_walk(walk_crawl):
+    crouched = with_xyz(standing_q(walk_crawl), z=0.9)
+    assert float(walk_crawl.head_top(crouched)) < walk_crawl.ceiling_height
+    assert float(walk_crawl.ceiling_penalty(crouched, CRAWL_TASK)) == 0.0
+    assert walk_crawl.fallen(crouched, WALK_TASK)
+    assert not walk_crawl.fallen(crouched, CRAWL_TASK)
+    assert walk_crawl.fallen(with_xyz(crouched, z=0.5), CRAWL_TASK)
+
+
+def test_head_height_follows_the_torso_orientation(walk_crawl):
+    q = with_xyz(standing_q(walk_crawl), z=1.0)
+    upright = q.at[3:7].set(jnp.array([1.0, 0.0, 0.0, 0.0]))
+    pitched = q.at[3:7].set(jnp.array([np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0]))
+    assert float(walk_crawl.head_top(upright)) == pytest.approx(1.0 + 0.19 + 0.09, abs=1e-6)
+    assert float(walk_crawl.head_top(pitched)) == pytest.approx(1.0 + 0.09, abs=1e-6)
+    # Partly above the ceiling: penalty proportional to the excess.
+    just_above = with_xyz(upright, z=walk_crawl.ceiling_height - 0.28 + 0.02)
+    assert float(walk_crawl.ceiling_penalty(just_above, CRAWL_TASK)) == pytest.approx(
+        walk_crawl.ceiling_cost_weight * 0.02, rel=1e-3)
+
+
+# --- full random episodes on the default backend and mjx (slow: minutes of compilation) -----
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", sorted({DEFAULT_BACKEND, "mjx"}))
+@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "ant_maze"])
+def test_full_random_episode_stays_finite(name, backend):
+    env = envs.make(name, backend=backend)
+    wrapped = wrap_for_training(env)
+    batch, steps = 16, env.episode_length
+
+    @jax.jit
+    def episode(key):
+        task_key, reset_key, step_key = jax.random.split(key, 3)
+        tasks = jax.vmap(env.sample_task)(jax.random.split(task_key, batch))
+        _, state = jax.vmap(wrapped.reset)(jax.random.split(reset_key, batch), tasks)
+
+        def body(state, key):
+            action_key, env_key = jax.random.split(key)
+            actions = jax.random.uniform(action_key, (batch, env.action_space.dim),
+                                         minval=-1.0, maxval=1.0)
+            obs, state, reward, done, _ = jax.vmap(wrapped.step)(
+                jax.random.split(env_key, batch), state, actions, tasks)
+            finite = jnp.all(jnp.isfinite(obs)) & jnp.all(jnp.isfinite(reward))
+            return state, (finite, done.sum())
+
+        state, (finite, dones) = jax.lax.scan(body, state, jax.random.split(step_key, steps))
+        physics = state.env_state.pipeline_state
+        return finite, dones.sum(), jnp.all(jnp.isfinite(physics.q))
+
+    finite, episodes, q_finite = episode(KEY)
+    assert bool(jnp.all(finite)) and bool(q_finite)
+    assert int(episodes) >= batch  # the 1000-step limit alone ends one episode per env
+
+
+@pytest.mark.slow
+def test_mlsh_trainer_runs_an_update_on_twowalk_unchanged():
+    from mlsh_jax.config import PPOConfig, RunConfig
+    from mlsh_jax.mlsh import mlsh_update
+    from mlsh_jax.spec import MLSHSpec
+    from mlsh_jax.state import init_state
+
+    config = RunConfig(env="twowalk", num_slots=2, envs_per_slot=2, rollout_steps=20,
+                       macro_duration=5, warmup_updates=1, joint_updates=1, stagger=True,
+                       num_subpolicies=2, total_updates=2, log_every=2,
+                       master_ppo=PPOConfig(learning_rate=1e-2, epochs=1, num_minibatches=1),
+                       sub_ppo=PPOConfig(learning_rate=3e-4, epochs=1, num_minibatches=1))
+    spec = MLSHSpec.build(config)
+    state = init_state(spec, jax.random.PRNGKey(0))
+    new_state, metrics = jax.jit(lambda s: mlsh_update(spec, s))(state)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(metrics)
+               if jnp.issubdtype(x.dtype, jnp.floating))
+    changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), new_state.subpolicies.params,
+                           state.subpolicies.params)
+    assert any(jax.tree.leaves(changed))
+
+
+# --- ant maze -------------------------------------------------------------------------------
+
+
+LAYOUTS = [AntMazeTask(jnp.int32(i)) for i in range(len(MAZE_LAYOUTS))]
+
+
+@pytest.fixture(scope="module")
+def ant_maze():
+    return AntMaze(backend=FAST_BACKEND, episode_length=20)
+
+
+@pytest.fixture(scope="module")
+def maze_runs(ant_maze):
+    """20 zero-action steps from a start with the torso overlapping the x = 3 wall (x = 2.8),
+    and the first observation of an ordinary reset, under every layout."""
+
+    @jax.jit
+    def run_layout(task):
+        physics = ant_maze.layout_physics(task)
+        q = jnp.asarray(physics.sys.init_q).at[0].set(2.8)
+        first_obs, state = ant_maze.reset(KEY, task)
+        state = state.replace(pipeline_state=physics.pipeline_init(q, jnp.zeros(14)))
+
+        def body(state, key):
+            obs, state, reward, done, _ = ant_maze.step(key, state, jnp.zeros(8), task)
+            return state, state.pipeline_state.q
+
+        return first_obs, jax.lax.scan(body, state, jax.random.split(KEY, 20))[1]
+
+    return [run_layout(task) for task in LAYOUTS]
+
+
+def test_ant_maze_layouts_are_hidden_tasks_with_their_own_goals(ant_maze, maze_runs):
+    assert envs.make("ant_maze", backend=FAST_BACKEND).num_task_types == len(MAZE_LAYOUTS) >= 3
+    assert ant_maze.observation_size == 29
+    first = [obs for obs, _ in maze_runs]
+    for obs in first[1:]:
+        chex.assert_trees_all_equal(obs, first[0])
+    start = standing_q(ant_maze)
+    for task in LAYOUTS:
+        goal = np.asarray(MAZE_LAYOUTS[int(task.layout)]["goal"])
+        toward = with_xyz(start, x=0.1 * goal[0] / 6, y=0.1 * goal[1] / 6)
+        away = with_xyz(start, x=-0.1 * goal[0] / 6, y=-0.1 * goal[1] / 6)
+        assert float(ant_maze.reward(start, toward, jnp.zeros(8), task)[0]) == pytest.approx(2.0)
+        assert float(ant_maze.reward(start, away, jnp.zeros(8), task)[0]) == pytest.approx(-2.0)
+
+
+def test_ant_maze_walls_push_the_torso_out_only_in_the_layouts_that_have_them(maze_runs):
+    final_x = {int(task.layout): float(q[-1, 0]) for task, (_, q) in zip(LAYOUTS, maze_runs)}
+    # Layouts 0 and 2 have a wall spanning x in [2.75, 3.25]; the torso (radius 0.25) at
+    # x = 2.8 overlaps it by 0.3 m and is pushed back to touching it (x = 2.5). Layout 1 has
+    # no wall there.
+    assert final_x[0] < 2.55 and final_x[2] < 2.55
+    assert abs(final_x[1] - 2.8) < 0.15
+    assert all(np.all(np.isfinite(q)) for _, q in maze_runs)
+
+
+def test_physics_first_built_inside_a_jit_trace_is_cached_concrete():
+    envs.brax_tasks.maze_physics.cache_clear()
+    env = AntMaze(backend="positional", episode_length=3)
+    jax.eval_shape(env.reset, KEY, LAYOUTS[0])  # first use of this physics: inside a trace
+    assert not any(isinstance(leaf, jax.core.Tracer)
+                   for leaf in jax.tree.leaves(env.physics.sys))
