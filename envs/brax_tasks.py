@@ -89,6 +89,28 @@ def _validate_nonnegative(name: str, value: object) -> None:
         raise ValueError(f"{name}={value!r}: must be a number >= 0")
 
 
+def progress_reward(
+    q_before: jax.Array, q_after: jax.Array, point: jax.Array, action: jax.Array, dt: float,
+    ctrl_cost_weight: float,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Ant reward for walking to `point`: (reward, progress in m/s, control cost, distance
+    after the step); progress is the decrease of the torso's xy distance to `point` over dt."""
+    distance_before = jnp.linalg.norm(q_before[:2] - point)
+    distance_after = jnp.linalg.norm(q_after[:2] - point)
+    progress = (distance_before - distance_after) / dt
+    ctrl_cost = ctrl_cost_weight * jnp.sum(jnp.square(action))
+    return (progress - ctrl_cost).astype(jnp.float32), progress, ctrl_cost, distance_after
+
+
+def noisy_start(physics: Any, key: jax.Array, noise: float) -> Any:
+    """Brax Ant's start: init_q plus uniform(+-noise) on q, noise * N(0, 1) velocities."""
+    sys = physics.sys
+    q_key, qd_key = jax.random.split(key)
+    q = sys.init_q + jax.random.uniform(q_key, (sys.q_size(),), minval=-noise, maxval=noise)
+    qd = noise * jax.random.normal(qd_key, (sys.qd_size(),))
+    return physics.pipeline_init(q, qd)
+
+
 def rotate(vector: jax.Array, quaternion: jax.Array) -> jax.Array:
     """`vector` rotated by the unit quaternion (w, x, y, z)."""
     w, u = quaternion[0], quaternion[1:]
@@ -175,14 +197,11 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
         self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: TwoWalkTask
     ) -> tuple[jax.Array, Info]:
         """(reward, its terms) of a step that moved the Ant from q_before to q_after."""
-        target = self.target(task)
-        distance_before = jnp.linalg.norm(q_before[:2] - target)
-        distance_after = jnp.linalg.norm(q_after[:2] - target)
-        progress = (distance_before - distance_after) / self.physics.dt
-        ctrl_cost = self.ctrl_cost_weight * jnp.sum(jnp.square(action))
-        reward = (progress - ctrl_cost).astype(jnp.float32)
+        reward, progress, ctrl_cost, distance = progress_reward(
+            q_before, q_after, self.target(task), action, self.physics.dt,
+            self.ctrl_cost_weight)
         return reward, {"progress": progress, "ctrl_cost": ctrl_cost,
-                        "distance_to_target": distance_after}
+                        "distance_to_target": distance}
 
     def fallen(self, q: jax.Array) -> jax.Array:
         """Whether the torso height is outside Brax Ant's healthy range (terminal)."""
@@ -190,13 +209,7 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
 
     def reset(self, key: jax.Array, task: TwoWalkTask) -> tuple[jax.Array, BraxState]:
         del task  # the start is the same for every task
-        physics = self.physics
-        sys = physics.sys
-        q_key, qd_key = jax.random.split(key)
-        noise = self.reset_noise_scale
-        q = sys.init_q + jax.random.uniform(q_key, (sys.q_size(),), minval=-noise, maxval=noise)
-        qd = noise * jax.random.normal(qd_key, (sys.qd_size(),))
-        pipeline_state = physics.pipeline_init(q, qd)
+        pipeline_state = noisy_start(self.physics, key, self.reset_noise_scale)
         return self.observation(pipeline_state), BraxState(pipeline_state, jnp.int32(0))
 
     def step(
@@ -507,23 +520,13 @@ class AntMaze(Environment[AntMazeTask, BraxState]):
         self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: AntMazeTask
     ) -> tuple[jax.Array, Info]:
         """(reward, its terms) of a step that moved the Ant from q_before to q_after."""
-        goal = self.goal(task)
-        distance_before = jnp.linalg.norm(q_before[:2] - goal)
-        distance_after = jnp.linalg.norm(q_after[:2] - goal)
-        progress = (distance_before - distance_after) / self.physics.dt
-        ctrl_cost = self.ctrl_cost_weight * jnp.sum(jnp.square(action))
-        reward = (progress - ctrl_cost).astype(jnp.float32)
+        reward, progress, ctrl_cost, distance = progress_reward(
+            q_before, q_after, self.goal(task), action, self.physics.dt, self.ctrl_cost_weight)
         return reward, {"progress": progress, "ctrl_cost": ctrl_cost,
-                        "distance_to_goal": distance_after}
+                        "distance_to_goal": distance}
 
     def reset(self, key: jax.Array, task: AntMazeTask) -> tuple[jax.Array, BraxState]:
-        physics = self.layout_physics(task)
-        sys = physics.sys
-        q_key, qd_key = jax.random.split(key)
-        noise = TwoWalk.reset_noise_scale
-        q = sys.init_q + jax.random.uniform(q_key, (sys.q_size(),), minval=-noise, maxval=noise)
-        qd = noise * jax.random.normal(qd_key, (sys.qd_size(),))
-        pipeline_state = physics.pipeline_init(q, qd)
+        pipeline_state = noisy_start(self.layout_physics(task), key, TwoWalk.reset_noise_scale)
         return self._walker.observation(pipeline_state), BraxState(pipeline_state, jnp.int32(0))
 
     def step(
