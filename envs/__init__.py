@@ -1,8 +1,8 @@
 """Environments by name: `make("four_rooms", slip_probability=0.0)` returns the raw env.
 
 Wrap it with `wrap_for_training` for rollouts. Configs refer to environments by these names.
-The Brax tasks (`twowalk`, `walk_crawl`, `ant_maze`) import Brax only when their physics is
-first used, so importing this package stays fast.
+The Brax tasks (`twowalk`, `walk_crawl`, `ant_maze`, `ant_obstacle_course`) import Brax only
+when their physics is first used, so importing this package stays fast.
 """
 
 import dataclasses
@@ -17,13 +17,14 @@ from envs.base import (
     EpisodeStatsState,
     wrap_for_training,
 )
-from envs.brax_tasks import AntMaze, TwoWalk, WalkCrawl
+from envs.brax_tasks import AntMaze, AntObstacleCourse, TwoWalk, WalkCrawl
 from envs.four_rooms import FourRooms
 from envs.key_door import KeyDoor
 from envs.moving_bandits import MovingBandits
 
 __all__ = [
     "AntMaze",
+    "AntObstacleCourse",
     "AutoReset",
     "Box",
     "Discrete",
@@ -38,11 +39,13 @@ __all__ = [
     "WalkCrawl",
     "make",
     "names",
+    "options",
     "wrap_for_training",
 ]
 
 _REGISTRY: dict[str, type[Environment[Any, Any]]] = {
     "ant_maze": AntMaze,
+    "ant_obstacle_course": AntObstacleCourse,
     "four_rooms": FourRooms,
     "key_door": KeyDoor,
     "moving_bandits": MovingBandits,
@@ -60,14 +63,23 @@ def names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def make(name: str, **kwargs: Any) -> Environment[Any, Any]:
-    """The environment `name` built with `kwargs`, validated (bad values raise ValueError)."""
+def _env_class(name: str) -> type[Environment[Any, Any]]:
     if name not in _REGISTRY:
         raise UnknownEnvironmentError(
             f"unknown environment {name!r}; available: {', '.join(names())}"
         )
-    env_class = _REGISTRY[name]
-    accepted = [field.name for field in dataclasses.fields(env_class) if field.init]
+    return _REGISTRY[name]
+
+
+def options(name: str) -> tuple[str, ...]:
+    """The keyword arguments `make(name, ...)` accepts."""
+    return tuple(field.name for field in dataclasses.fields(_env_class(name)) if field.init)
+
+
+def make(name: str, **kwargs: Any) -> Environment[Any, Any]:
+    """The environment `name` built with `kwargs`, validated (bad values raise ValueError)."""
+    env_class = _env_class(name)
+    accepted = options(name)
     unknown = [key for key in kwargs if key not in accepted]
     if unknown:
         raise ValueError(

@@ -88,6 +88,13 @@ class Environment(abc.ABC, Generic[TaskT, StateT]):
         """int32 index in [0, num_task_types) of `task`, e.g. which goal is correct."""
         raise NotImplementedError(f"{type(self).__name__} has no discrete task types")
 
+    @property
+    def episode_end_metrics(self) -> tuple[str, ...]:
+        """Names of float `info` entries logged at each episode's last step (mean over the
+        episodes that ended, overall and per task type): how far from the target an episode
+        ended says more about a walker than its return."""
+        return ()
+
 
 def validate_episode_length(value: object) -> None:
     """Rejects episode lengths that would make the time limit meaningless."""
@@ -128,6 +135,10 @@ class Wrapper(Environment[TaskT, Any]):
 
     def task_type(self, task: TaskT) -> jax.Array:
         return self.env.task_type(task)
+
+    @property
+    def episode_end_metrics(self) -> tuple[str, ...]:
+        return self.env.episode_end_metrics
 
     def sample_task(self, key: jax.Array) -> TaskT:
         return self.env.sample_task(key)

@@ -1,10 +1,11 @@
-"""Brax-backed MLSH tasks: Ant `twowalk` (paper §6.3), Ant `ant_maze` and Humanoid `walk_crawl`.
+"""Brax-backed MLSH tasks: Ant `twowalk` (paper §6.3), Ant `ant_maze` and `ant_obstacle_course`,
+Humanoid `walk_crawl`.
 
-All three wrap the physics of Brax's own Ant / Humanoid systems (brax 0.14, `brax.envs`) behind
+All four wrap the physics of Brax's own Ant / Humanoid systems (brax 0.14, `brax.envs`) behind
 the functional API of `envs.base`: the env is a frozen, hashable dataclass of static settings,
 the Brax pipeline state travels in an explicit `BraxState`, and the hidden task is a pytree
 argument that is never observed: in twowalk and walk_crawl it changes only rewards and
-terminations, in ant_maze also where the (unobserved) walls stand.
+terminations, in ant_maze and ant_obstacle_course also where the (unobserved) walls stand.
 
 Brax (and MuJoCo/MJX behind it) is imported on first use of the physics, not when this module
 is imported, so `import envs` stays fast. The physics of each (system, backend) is built once
@@ -17,6 +18,7 @@ a field of every env here; `python -m benchmarks.brax_backends` measures them an
 
 from __future__ import annotations
 
+import abc
 import copy
 import dataclasses
 import functools
@@ -182,6 +184,10 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
     def task_type(self, task: TwoWalkTask) -> jax.Array:
         return task.target
 
+    @property
+    def episode_end_metrics(self) -> tuple[str, ...]:
+        return ("distance_to_target",)
+
     def sample_task(self, key: jax.Array) -> TwoWalkTask:
         return TwoWalkTask(jax.random.randint(key, (), 0, len(TWOWALK_TARGETS), jnp.int32))
 
@@ -313,6 +319,10 @@ class WalkCrawl(Environment[WalkCrawlTask, BraxState]):
     def task_type(self, task: WalkCrawlTask) -> jax.Array:
         return task.crawl
 
+    @property
+    def episode_end_metrics(self) -> tuple[str, ...]:
+        return ("torso_x",)
+
     def sample_task(self, key: jax.Array) -> WalkCrawlTask:
         return WalkCrawlTask(jax.random.randint(key, (), 0, 2, jnp.int32))
 
@@ -347,7 +357,8 @@ class WalkCrawl(Environment[WalkCrawlTask, BraxState]):
         ceiling = self.ceiling_penalty(q_after, task)
         reward = (forward + self.healthy_reward - ctrl_cost - ceiling).astype(jnp.float32)
         return reward, {"forward_reward": forward, "ctrl_cost": ctrl_cost,
-                        "ceiling_penalty": ceiling, "head_top": self.head_top(q_after)}
+                        "ceiling_penalty": ceiling, "head_top": self.head_top(q_after),
+                        "torso_x": q_after[0]}
 
     def reset(self, key: jax.Array, task: WalkCrawlTask) -> tuple[jax.Array, BraxState]:
         del task  # the start is the same for every task
@@ -446,40 +457,34 @@ def maze_physics(backend: str) -> Any:
 
 @flax.struct.dataclass
 class AntMazeTask:
-    layout: jax.Array  # int32 scalar: index into MAZE_LAYOUTS
+    layout: jax.Array  # int32 scalar: index into the env's layouts
 
 
 @dataclasses.dataclass(frozen=True)
-class AntMaze(Environment[AntMazeTask, BraxState]):
-    """Brax Ant among walls: the hidden task is the layout (walls and goal) of MAZE_LAYOUTS.
+class AntAmongWalls(Environment[AntMazeTask, BraxState]):
+    """Brax Ant among walls: the hidden task is a layout (wall positions and goal).
 
-    The transfer target for twowalk's sub-policies. Observation, reward (progress toward the
-    layout's goal in m/s, straight-line distance, minus control cost), termination and start
-    are twowalk's; the walls are physical (box geoms the torso and feet collide with) but not
-    observed, and neither is the goal. Straight-line progress makes layout 2 deceptive on
-    purpose: the way around the cul-de-sac first leads away from the goal.
-
-    Each layout places the same four wall slots (unused ones far below the floor), so the
-    system differs between tasks only in `geom_pos`, which `step` sets from the task: under
-    `vmap` every env simulates its own layout.
+    Observation, termination and start are twowalk's; the walls are physical (box geoms the
+    torso and feet collide with) but not observed, and neither is the goal. Each layout places
+    the same four wall slots (unused ones far below the floor), so the system differs between
+    tasks only in `geom_pos`, which `reset` and `step` set from the task: under `vmap` every env
+    simulates its own layout. Subclasses give the layouts and the reward.
     """
 
+    layouts: ClassVar[tuple[dict[str, Any], ...]]
     episode_length: int = 1000
     backend: str = DEFAULT_BACKEND
     """Brax physics pipeline: one of BACKENDS."""
-    ctrl_cost_weight: float = 0.5 * 0.01
-    """Control cost per step is this times |a|^2 (a in [-1, 1]^8)."""
     terminates_early: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)
         _validate_backend(self.backend)
-        _validate_nonnegative("ctrl_cost_weight", self.ctrl_cost_weight)
 
     @property
     def _walker(self) -> TwoWalk:
-        """Twowalk's observation, reward terms and termination, shared."""
-        return TwoWalk(self.episode_length, self.backend, self.ctrl_cost_weight)
+        """Twowalk's observation and termination, shared."""
+        return TwoWalk(self.episode_length, self.backend)
 
     @property
     def physics(self) -> Any:
@@ -495,35 +500,42 @@ class AntMaze(Environment[AntMazeTask, BraxState]):
 
     @property
     def num_task_types(self) -> int:
-        return len(MAZE_LAYOUTS)
+        return len(self.layouts)
 
     def task_type(self, task: AntMazeTask) -> jax.Array:
         return task.layout
 
+    @property
+    def episode_end_metrics(self) -> tuple[str, ...]:
+        return ("distance_to_goal",)
+
     def sample_task(self, key: jax.Array) -> AntMazeTask:
-        return AntMazeTask(jax.random.randint(key, (), 0, len(MAZE_LAYOUTS), jnp.int32))
+        return AntMazeTask(jax.random.randint(key, (), 0, len(self.layouts), jnp.int32))
 
     def goal(self, task: AntMazeTask) -> jax.Array:
-        return jnp.asarray([layout["goal"] for layout in MAZE_LAYOUTS], jnp.float32)[task.layout]
+        return jnp.asarray([layout["goal"] for layout in self.layouts], jnp.float32)[task.layout]
+
+    def wall_boxes(self, layout: int) -> list[tuple[float, float, float, float]]:
+        """(centre x, centre y, half length x, half length y) of each wall a layout stands up,
+        for drawing it from above."""
+        return [(x, y, hx, hy) for (x, y, z), (hx, hy, _) in
+                zip(self.layouts[layout]["walls"], _WALL_HALF_SIZES) if z > 0]
 
     def layout_physics(self, task: AntMazeTask) -> Any:
         """The physics with the task's walls in place (a shallow copy with its own system)."""
         physics = copy.copy(self.physics)
-        walls = jnp.asarray([layout["walls"] for layout in MAZE_LAYOUTS], jnp.float32)
+        walls = jnp.asarray([layout["walls"] for layout in self.layouts], jnp.float32)
         first_wall = physics.sys.mj_model.geom("wall_0").id
         geom_pos = jnp.asarray(physics.sys.geom_pos, jnp.float32)
         geom_pos = jax.lax.dynamic_update_slice(geom_pos, walls[task.layout], (first_wall, 0))
         physics.sys = physics.sys.replace(geom_pos=geom_pos)
         return physics
 
+    @abc.abstractmethod
     def reward(
         self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: AntMazeTask
     ) -> tuple[jax.Array, Info]:
         """(reward, its terms) of a step that moved the Ant from q_before to q_after."""
-        reward, progress, ctrl_cost, distance = progress_reward(
-            q_before, q_after, self.goal(task), action, self.physics.dt, self.ctrl_cost_weight)
-        return reward, {"progress": progress, "ctrl_cost": ctrl_cost,
-                        "distance_to_goal": distance}
 
     def reset(self, key: jax.Array, task: AntMazeTask) -> tuple[jax.Array, BraxState]:
         pipeline_state = noisy_start(self.layout_physics(task), key, TwoWalk.reset_noise_scale)
@@ -539,3 +551,68 @@ class AntMaze(Environment[AntMazeTask, BraxState]):
         state = BraxState(pipeline_state, state.t + 1)
         done = self._walker.fallen(pipeline_state.q) | (state.t >= self.episode_length)
         return self._walker.observation(pipeline_state), state, reward, done, info
+
+
+@dataclasses.dataclass(frozen=True)
+class AntMaze(AntAmongWalls):
+    """Ant mazes: the transfer target for twowalk's sub-policies; task = one of MAZE_LAYOUTS.
+
+    Reward per step: progress toward the layout's goal in m/s (straight-line distance) minus
+    control cost, as twowalk. Straight-line progress makes layout 2 deceptive on purpose: the
+    way around the cul-de-sac first leads away from the goal.
+    """
+
+    layouts: ClassVar[tuple[dict[str, Any], ...]] = MAZE_LAYOUTS
+    ctrl_cost_weight: float = 0.5 * 0.01
+    """Control cost per step is this times |a|^2 (a in [-1, 1]^8)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _validate_nonnegative("ctrl_cost_weight", self.ctrl_cost_weight)
+
+    def reward(
+        self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: AntMazeTask
+    ) -> tuple[jax.Array, Info]:
+        reward, progress, ctrl_cost, distance = progress_reward(
+            q_before, q_after, self.goal(task), action, self.physics.dt, self.ctrl_cost_weight)
+        return reward, {"progress": progress, "ctrl_cost": ctrl_cost,
+                        "distance_to_goal": distance}
+
+
+COURSE_LAYOUTS = (
+    # 0: a wall across the diagonal at y = 3 (x 2.5..6.5) and one at x = 3 (y -3..1): the way
+    #    to the goal region around (6, 6) goes north first (x < 2.5), then east.
+    dict(goal=(6.0, 6.0), walls=(_wall(3.0, -1.0), _PARKED, _wall(4.5, 3.0), _PARKED)),
+    # 1: the same course mirrored across the diagonal: east first (y < 2.5), then north.
+    dict(goal=(6.0, 6.0), walls=(_wall(3.0, 4.5), _PARKED, _wall(-1.0, 3.0), _PARKED)),
+)
+"""The obstacle courses: each a goal (world xy) and the centres of the four wall slots."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AntObstacleCourse(AntAmongWalls):
+    """Ant obstacle course with a sparse reward, for transfer of sub-policies trained elsewhere
+    (e.g. twowalk's): task = one of COURSE_LAYOUTS, which order the two legs of the way take.
+
+    Reward: 1 for every step that ends with the torso within `goal_radius` of the goal, 0
+    otherwise (no shaping, no control cost), over 2000-step episodes: random exploration
+    almost never gets there, so learning from scratch sees no signal (the paper: PPO 0, MLSH
+    transfer 193).
+    """
+
+    layouts: ClassVar[tuple[dict[str, Any], ...]] = COURSE_LAYOUTS
+    episode_length: int = 2000
+    goal_radius: float = 1.0
+    """Radius (m) of the goal region around the layout's goal."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _validate_positive("goal_radius", self.goal_radius)
+
+    def reward(
+        self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: AntMazeTask
+    ) -> tuple[jax.Array, Info]:
+        del q_before, action
+        distance = jnp.linalg.norm(q_after[:2] - self.goal(task))
+        reward = (distance <= self.goal_radius).astype(jnp.float32)
+        return reward, {"distance_to_goal": distance}

@@ -51,7 +51,7 @@ _ROOMS_ARROWS = {rooms.UP: (0, -1), rooms.DOWN: (0, 1), rooms.LEFT: (-1, 0),
                  rooms.RIGHT: (1, 0)}
 
 
-def _colour(k: int) -> tuple[float, float, float]:
+def subpolicy_colour(k: int) -> tuple[float, float, float]:
     return COLOURS[k % len(COLOURS)]
 
 
@@ -143,7 +143,7 @@ def draw_moving_bandits(arrows: BanditArrows, path: pathlib.Path, dpi: int = DPI
         x, y = arrows.positions.T
         u, v = arrows.movement[k].T
         # A full 20-unit step draws as 80% of the grid spacing.
-        ax.quiver(x, y, u, v, color=_colour(k), angles="xy", scale_units="xy",
+        ax.quiver(x, y, u, v, color=subpolicy_colour(k), angles="xy", scale_units="xy",
                   scale=geo.STEP_SIZE / (0.8 * spacing), width=0.012)
         for j, goal in enumerate(arrows.goals):
             ax.add_patch(Circle(goal, geo.RADIUS, fill=False, linestyle="--", color="0.3"))
@@ -228,15 +228,16 @@ def draw_four_rooms(policy: RoomsPolicy, path: pathlib.Path, dpi: int = DPI) -> 
     fig = Figure(figsize=(2.2 * (count + 1), 2.4))
     axes = fig.subplots(1, count + 1, squeeze=False)[0]
     rows, cols = rooms.FREE_CELLS.T
-    axes[0].imshow(rooms_image(np.array([_colour(k) for k in policy.choice])))
+    axes[0].imshow(rooms_image(np.array([subpolicy_colour(k) for k in policy.choice])))
     goal_row, goal_col = rooms.FREE_CELLS[policy.goal]
     axes[0].set_title(f"master's choice, goal ({goal_row}, {goal_col})", fontsize=9)
     for k, ax in enumerate(axes[1:]):
         ax.imshow(rooms_image(np.ones((rooms.NUM_CELLS, 3))))
         u, v = np.array([_ROOMS_ARROWS[int(a)] for a in policy.greedy[k]]).T
-        ax.quiver(cols, rows, u, v, color=_colour(k), angles="xy", scale_units="xy", scale=1.5,
-                  pivot="middle", width=0.03, headwidth=3, headlength=3, headaxislength=2.5)
-        ax.set_title(f"sub-policy {k}", fontsize=9, color=_colour(k))
+        ax.quiver(cols, rows, u, v, color=subpolicy_colour(k), angles="xy", scale_units="xy",
+                  scale=1.5, pivot="middle", width=0.03, headwidth=3, headlength=3,
+                  headaxislength=2.5)
+        ax.set_title(f"sub-policy {k}", fontsize=9, color=subpolicy_colour(k))
     for ax in axes:
         ax.plot(goal_col, goal_row, marker="*", markersize=12, color="white",
                 markeredgecolor="black")

@@ -103,6 +103,44 @@ def save_subpolicies(workdir: pathlib.Path, subpolicies) -> pathlib.Path:
     return path
 
 
+def transfer_subpolicies(source: pathlib.Path, subpolicies):
+    """`subpolicies` (a fresh [seeds, K, ...] learner) with the parameters and observation
+    statistics saved by the run in `source`; their Adam state stays fresh.
+
+    Seed r takes the source's seed r, or every seed the source's only one. A source with fewer
+    sub-policies fills the first ones (the rest keep their random start), so K=2 Twowalk skills
+    can seed a K=3 maze run.
+    """
+    path = pathlib.Path(source) / SUBPOLICIES_FILE
+    where = f"init_subpolicies_from={str(source)!r}"
+    if not path.exists():
+        raise CheckpointError(f"{where}: no {SUBPOLICIES_FILE} there (the workdir of a "
+                              f"training run is expected)")
+    stored = flax.serialization.msgpack_restore(path.read_bytes())
+    seeds, source_k = jax.tree.leaves(stored["params"])[0].shape[:2]
+    target_seeds, target_k = jax.tree.leaves(subpolicies.params)[0].shape[:2]
+    if seeds not in (1, target_seeds) or source_k > target_k:
+        raise CheckpointError(
+            f"{where}: the source has {seeds} seed(s) and K={source_k} sub-policies; this run "
+            f"has {target_seeds} seed(s) and K={target_k} (needs 1 or {target_seeds} source "
+            f"seeds and at most K={target_k} source sub-policies)")
+    per_k = lambda x: jax.ShapeDtypeStruct((seeds, source_k) + x.shape[2:], x.dtype)
+    template = subpolicies.replace(
+        params=jax.tree.map(per_k, subpolicies.params),
+        opt_state=jax.tree.map(per_k, subpolicies.opt_state),
+        obs_stats=jax.tree.map(lambda x: jax.ShapeDtypeStruct((seeds,) + x.shape[1:], x.dtype),
+                               subpolicies.obs_stats))
+    try:
+        loaded = load_subpolicies(source, template)
+    except CheckpointError as error:
+        raise CheckpointError(f"{where}: {error}") from None
+    all_seeds = lambda x: jnp.broadcast_to(x, (target_seeds,) + x.shape[1:])
+    params = jax.tree.map(lambda new, old: old.at[:, :source_k].set(all_seeds(new)),
+                          loaded.params, subpolicies.params)
+    return subpolicies.replace(params=params, obs_stats=jax.tree.map(all_seeds,
+                                                                     loaded.obs_stats))
+
+
 def load_subpolicies(workdir: pathlib.Path, template):
     """Restore into the structure and shapes of `template` (arrays or `jax.ShapeDtypeStruct`s),
     or explain what differs."""

@@ -130,11 +130,22 @@ class RunConfig:
 
     env: str = "moving_bandits"
     """Environment name from the `envs` registry."""
+    backend: str = ""
+    """Physics backend of the Brax tasks: mjx, spring, positional or generalized; empty: the
+    env's default (`envs.brax_tasks.DEFAULT_BACKEND`). Envs without physics reject it."""
+    episode_length: int = 0
+    """Most steps per episode; 0: the env's default (e.g. 50 for moving_bandits, 1000 for
+    twowalk)."""
     algorithm: Algorithm = "mlsh"
     """mlsh; mlsh_no_warmup (every update of a task also trains phi: W=0, U=W+U); shared (one
     flat policy trained on all tasks, fine-tuned per new task at meta-test); scratch (no
     meta-training; a flat policy learns each new task from random initialisation). The
     baselines run the same rollout and PPO code; see `mlsh_jax.algorithms`."""
+    init_subpolicies_from: str = ""
+    """Transfer: workdir of a finished run whose sub-policies (with their observation
+    statistics, seed r from its seed r or from its only seed) replace phi's random start; same K
+    and observation size required. Empty: random start. With joint_updates=0 phi stays frozen
+    and only the masters learn."""
     num_subpolicies: int = 2
     """K: shared sub-policies the master chooses among."""
     macro_duration: int = 10
@@ -191,6 +202,12 @@ class RunConfig:
     def __post_init__(self):
         _require(self.env in envs.names(), "env", self.env,
                  f"unknown environment; available: {', '.join(envs.names())}")
+        _require(isinstance(self.episode_length, int) and not isinstance(
+            self.episode_length, bool) and self.episode_length >= 0, "episode_length",
+            self.episode_length, "must be an integer >= 0 (0: the env's default)")
+        self._check_env_options()
+        _require(isinstance(self.init_subpolicies_from, str), "init_subpolicies_from",
+                 self.init_subpolicies_from, "must be a path (empty: random start)")
         _require(self.algorithm in typing.get_args(Algorithm), "algorithm", self.algorithm,
                  f"must be one of: {', '.join(typing.get_args(Algorithm))}")
         _require_positive_int("num_subpolicies", self.num_subpolicies)
@@ -221,6 +238,22 @@ class RunConfig:
         for name in ("master_ppo", "sub_ppo", "finetune_ppo"):
             _require(isinstance(getattr(self, name), PPOConfig), name, getattr(self, name),
                      "must be a PPOConfig")
+
+    def _check_env_options(self) -> None:
+        accepted = envs.options(self.env)
+        for name in self.env_options:
+            _require(name in accepted, name, getattr(self, name),
+                     f"env {self.env!r} has no such option (it accepts: {', '.join(accepted)})")
+        try:
+            envs.make(self.env, **self.env_options)
+        except ValueError as error:
+            raise ConfigError(f"env {self.env!r}: {error}") from None
+
+    @property
+    def env_options(self) -> dict[str, object]:
+        """The env settings this config overrides (`envs.make(env, **env_options)`)."""
+        options = {"backend": self.backend, "episode_length": self.episode_length}
+        return {name: value for name, value in options.items() if value}
 
     @property
     def hierarchical(self) -> bool:

@@ -25,10 +25,12 @@ def _rows(matrix: np.ndarray) -> list[list[float]]:
     return (matrix / totals).round(6).tolist()
 
 
-def interval_record(metrics: UpdateMetrics) -> dict[str, Any]:
+def interval_record(metrics: UpdateMetrics,
+                    episode_end_names: tuple[str, ...] = ()) -> dict[str, Any]:
     """Aggregate an interval's metrics (host arrays, leaves [seeds, updates, ...]) into one
     record pooled over seeds (episodes, optimizer steps: summed), plus the per-seed episode
-    return when there are several."""
+    return when there are several. `episode_end_names` name the env's episode-end metrics
+    (the last axis of `slot_episode_end_sum`)."""
     m = metrics
     episodes = float(m.slot_episode_count.sum())
     num_subpolicies = m.subpolicy_usage.shape[-1]
@@ -43,6 +45,7 @@ def interval_record(metrics: UpdateMetrics) -> dict[str, Any]:
     }
     if m.decisions_by_task_type.shape[-2]:
         record["subpolicy_usage_by_task_type"] = _rows(m.decisions_by_task_type.sum(axis=(0, 1)))
+    record.update(_episode_end_means(m, episode_end_names))
     if m.slot_return_sum.shape[0] > 1:
         seed_episodes = m.slot_episode_count.sum(axis=(1, 2))
         record["seed_episode_return"] = [
@@ -54,14 +57,38 @@ def interval_record(metrics: UpdateMetrics) -> dict[str, Any]:
     return record
 
 
-def progress_line(record: dict[str, Any]) -> str:
+def _episode_end_means(m: UpdateMetrics, names: tuple[str, ...]) -> dict[str, Any]:
+    """Mean of each episode-end metric over the episodes that ended, and per task type."""
+    counts = m.slot_episode_count.reshape(-1)
+    sums = m.slot_episode_end_sum.reshape(counts.shape + (len(names),))
+    types = m.slot_task_type.reshape(-1)
+    num_types = m.decisions_by_task_type.shape[-2]
+    mean = lambda selected: [float(s / n) if (n := counts[selected].sum()) else None
+                             for s in sums[selected].sum(axis=0)]
+    record: dict[str, Any] = dict(zip(names, mean(np.ones_like(counts, bool))))
+    if num_types:
+        by_type = [mean(types == t) for t in range(num_types)]
+        for index, name in enumerate(names):
+            record[f"{name}_by_task_type"] = [row[index] for row in by_type]
+    return record
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def progress_line(record: dict[str, Any], episode_end_names: tuple[str, ...] = ()) -> str:
     width = len(str(record["total_updates"]))
-    ret = record["episode_return"]
     usage = "/".join(f"{u:.2f}" for u in record["subpolicy_usage"])
-    return (f"[{record['update']:>{width}}/{record['total_updates']}] "
+    line = (f"[{record['update']:>{width}}/{record['total_updates']}] "
             f"steps {record['env_steps'] / 1e6:.2f}M  sps {record['steps_per_second'] / 1e3:.1f}k  "
-            f"return {'n/a' if ret is None else f'{ret:.2f}'}  "
+            f"return {_number(record['episode_return'])}  "
             f"joint {record['joint_fraction']:.2f}  usage {usage}")
+    for name in episode_end_names:
+        line += f"  {name} {_number(record[name])}"
+        if f"{name}_by_task_type" in record:
+            line += f" ({'/'.join(map(_number, record[f'{name}_by_task_type']))})"
+    return line
 
 
 def _scalars(name: str, value: Any):

@@ -27,6 +27,8 @@ class UpdateMetrics:
 
     slot_return_sum: jax.Array      # [S] sum of returns of episodes that ended in the rollout
     slot_episode_count: jax.Array   # [S]
+    slot_episode_end_sum: jax.Array  # [S, M] env.episode_end_metrics summed over ended episodes
+    slot_task_type: jax.Array       # [S] env.task_type of each slot's task (0 if not discrete)
     joint_fraction: jax.Array       # share of slots in the joint phase during this update
     subpolicy_usage: jax.Array      # [K] share of master decisions choosing each sub-policy
     decisions_by_task_type: jax.Array  # [env.num_task_types, K] decisions per task type and z
@@ -174,12 +176,15 @@ def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics
         types = jax.vmap(spec.env.task_type)(slots.task)
         by_type = jax.nn.one_hot(types, spec.env.num_task_types).T @ slot_chosen
     else:
+        types = jnp.zeros((cfg.num_slots,), jnp.int32)
         by_type = jnp.zeros((0, cfg.num_subpolicies), jnp.float32)
     steps = sub_metrics.steps_taken
     weight = steps / jnp.maximum(steps.sum(), 1.0)
     return UpdateMetrics(
         slot_return_sum=(traj.episode_return * episode_done).sum(axis=(0, 2)),
         slot_episode_count=episode_done.sum(axis=(0, 2)),
+        slot_episode_end_sum=traj.episode_end.sum(axis=(0, 2)),
+        slot_task_type=types,
         joint_fraction=(slots.phase_step >= cfg.warmup_updates).mean(),
         subpolicy_usage=slot_chosen.sum(axis=0) / jnp.maximum(decisions.sum(), 1.0),
         decisions_by_task_type=by_type,

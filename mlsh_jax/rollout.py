@@ -32,6 +32,7 @@ class Trajectory:
     reward: jax.Array
     done: jax.Array
     episode_return: jax.Array    # return of the episode that ended at this step (0 otherwise)
+    episode_end: jax.Array       # [..., M] env.episode_end_metrics where an episode ended, else 0
     last_master_value: jax.Array  # [S, E] master value at the observation after the rollout
     last_value: jax.Array         # [S, E] active sub-policy's value there
 
@@ -76,6 +77,12 @@ def step_envs(spec: MLSHSpec, key: jax.Array, env_state, action: jax.Array, task
     return jax.vmap(step_slot)(keys, env_state, action, tasks)
 
 
+def episode_end_values(spec: MLSHSpec, info, done: jax.Array) -> jax.Array:
+    """[..., M] the env's episode-end metrics at the steps where an episode ended, else 0."""
+    values = [jnp.where(done, info[name], 0.0) for name in spec.env.episode_end_metrics]
+    return jnp.stack(values, axis=-1) if values else jnp.zeros(done.shape + (0,), jnp.float32)
+
+
 @flax.struct.dataclass
 class _Carry:
     env_state: object
@@ -102,7 +109,8 @@ def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Arr
         record = dict(obs=carry.obs, decision=decision, subpolicy=z,
                       master_log_prob=master_dist.log_prob(z), master_value=master_value,
                       action=action, log_prob=dist.log_prob(action), value=value,
-                      reward=reward, done=done, episode_return=info["episode_return"])
+                      reward=reward, done=done, episode_return=info["episode_return"],
+                      episode_end=episode_end_values(spec, info, done))
         next_carry = _Carry(env_state=env_state, obs=obs, subpolicy=z,
                             macro_age=jnp.where(decision, 1, carry.macro_age + 1),
                             must_decide=done)

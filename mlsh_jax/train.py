@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, save_subpolicies
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, save_subpolicies, \
+    transfer_subpolicies
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.metrics_log import open_writers, interval_record, progress_line
 from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
@@ -138,6 +139,10 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     spec = MLSHSpec.build(config)
     run = spec.config
     state = init_seeds(spec)
+    if config.init_subpolicies_from and not done:
+        state = state.replace(subpolicies=transfer_subpolicies(
+            pathlib.Path(config.init_subpolicies_from), state.subpolicies))
+        log(f"sub-policies initialised from {config.init_subpolicies_from}")
     if done:
         state = checkpoints.restore(done, state)
     log(f"mlsh-jax: {config.algorithm} env={run.env} K={run.num_subpolicies} "
@@ -169,7 +174,7 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
                     + (f"update {last_good} in {checkpoints.directory}" if last_good
                        else "none yet"))
             done += length
-            record = interval_record(metrics)
+            record = interval_record(metrics, spec.env.episode_end_metrics)
             record.update(update=done, total_updates=config.total_updates,
                           env_steps=done * run.env_steps_per_update,
                           steps_per_second=length * run.env_steps_per_update * run.num_seeds
@@ -177,7 +182,7 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
             for writer in writers:
                 writer.write(record)
             save_subpolicies(workdir, state.subpolicies)
-            log(progress_line(record))
+            log(progress_line(record, spec.env.episode_end_metrics))
             stop = should_stop()
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
             if crossed or done == config.total_updates or stop:

@@ -19,8 +19,10 @@ import pytest
 import envs
 from envs.base import Box, wrap_for_training
 from envs.brax_tasks import (
+    COURSE_LAYOUTS,
     MAZE_LAYOUTS,
     AntMaze,
+    AntObstacleCourse,
     AntMazeTask,
     BACKENDS,
     CRAWL,
@@ -95,7 +97,7 @@ def with_xyz(q, x=None, y=None, z=None):
 # --- registry and configuration -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "ant_maze"])
+@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "ant_maze", "ant_obstacle_course"])
 def test_unknown_backend_is_rejected_naming_the_value_and_the_allowed_ones(name):
     with pytest.raises(ValueError) as error:
         envs.make(name, backend="nope")
@@ -105,7 +107,7 @@ def test_unknown_backend_is_rejected_naming_the_value_and_the_allowed_ones(name)
 
 
 def test_brax_tasks_are_registered_and_their_settings_are_make_arguments():
-    assert {"twowalk", "walk_crawl", "ant_maze"} <= set(envs.names())
+    assert {"twowalk", "walk_crawl", "ant_maze", "ant_obstacle_course"} <= set(envs.names())
     env = envs.make("twowalk", backend="spring", episode_length=5)
     assert env == TwoWalk(backend="spring", episode_length=5)
     assert envs.make("walk_crawl").backend == DEFAULT_BACKEND
@@ -252,7 +254,7 @@ def test_head_height_follows_the_torso_orientation(walk_crawl):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", sorted({DEFAULT_BACKEND, "mjx"}))
-@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "ant_maze"])
+@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "ant_maze", "ant_obstacle_course"])
 def test_full_random_episode_stays_finite(name, backend):
     env = envs.make(name, backend=backend)
     wrapped = wrap_for_training(env)
@@ -315,25 +317,30 @@ def ant_maze():
     return AntMaze(backend=FAST_BACKEND, episode_length=20)
 
 
-@pytest.fixture(scope="module")
-def maze_runs(ant_maze):
-    """20 zero-action steps from a start with the torso overlapping the x = 3 wall (x = 2.8),
-    and the first observation of an ordinary reset, under every layout."""
+def runs_from(env, x, y):
+    """Per layout of `env`: the first observation of an ordinary reset, and the torso q over
+    20 zero-action steps from a standing start with the torso at (x, y)."""
 
     @jax.jit
     def run_layout(task):
-        physics = ant_maze.layout_physics(task)
-        q = jnp.asarray(physics.sys.init_q).at[0].set(2.8)
-        first_obs, state = ant_maze.reset(KEY, task)
+        physics = env.layout_physics(task)
+        q = jnp.asarray(physics.sys.init_q).at[0].set(x).at[1].set(y)
+        first_obs, state = env.reset(KEY, task)
         state = state.replace(pipeline_state=physics.pipeline_init(q, jnp.zeros(14)))
 
         def body(state, key):
-            obs, state, reward, done, _ = ant_maze.step(key, state, jnp.zeros(8), task)
+            obs, state, reward, done, _ = env.step(key, state, jnp.zeros(8), task)
             return state, state.pipeline_state.q
 
         return first_obs, jax.lax.scan(body, state, jax.random.split(KEY, 20))[1]
 
-    return [run_layout(task) for task in LAYOUTS]
+    return [run_layout(AntMazeTask(jnp.int32(i))) for i in range(len(env.layouts))]
+
+
+@pytest.fixture(scope="module")
+def maze_runs(ant_maze):
+    """Runs from a start with the torso overlapping the x = 3 wall (x = 2.8)."""
+    return runs_from(ant_maze, 2.8, 0.0)
 
 
 def test_ant_maze_layouts_are_hidden_tasks_with_their_own_goals(ant_maze, maze_runs):
@@ -359,6 +366,46 @@ def test_ant_maze_walls_push_the_torso_out_only_in_the_layouts_that_have_them(ma
     assert final_x[0] < 2.55 and final_x[2] < 2.55
     assert abs(final_x[1] - 2.8) < 0.15
     assert all(np.all(np.isfinite(q)) for _, q in maze_runs)
+
+
+# --- ant obstacle course --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def course():
+    return AntObstacleCourse(backend=FAST_BACKEND, episode_length=20)
+
+
+@pytest.fixture(scope="module")
+def course_runs(course):
+    """Runs from a start with the torso at (2.8, 0): inside course 0's x = 3 wall (y -3..1)
+    only; course 1's x = 3 wall spans y 2.5..6.5."""
+    return runs_from(course, 2.8, 0.0)
+
+
+def test_obstacle_course_is_sparse_with_hidden_layouts_and_2000_step_episodes(course, course_runs):
+    assert envs.make("ant_obstacle_course").episode_length == 2000
+    assert course.num_task_types == len(COURSE_LAYOUTS) >= 2
+    assert course.observation_size == TwoWalk(backend=FAST_BACKEND).observation_size
+    first = [obs for obs, _ in course_runs]
+    chex.assert_trees_all_equal(first[1], first[0])
+    start, zero = standing_q(course), jnp.zeros(8)
+    for index in range(len(COURSE_LAYOUTS)):
+        task = AntMazeTask(jnp.int32(index))
+        goal_x, goal_y = COURSE_LAYOUTS[index]["goal"]
+        inside = with_xyz(start, x=goal_x + 0.9, y=goal_y)
+        outside = with_xyz(start, x=goal_x + 1.1, y=goal_y)
+        near = with_xyz(start, x=goal_x - 1.2, y=goal_y)
+        assert float(course.reward(start, inside, jnp.ones(8), task)[0]) == 1.0
+        assert float(course.reward(start, outside, zero, task)[0]) == 0.0
+        assert float(course.reward(outside, near, zero, task)[0]) == 0.0  # no shaping
+
+
+def test_obstacle_course_walls_stand_where_each_layout_puts_them(course_runs):
+    final_x = [float(q[-1, 0]) for _, q in course_runs]
+    assert final_x[0] < 2.55  # pushed out of course 0's wall
+    assert abs(final_x[1] - 2.8) < 0.15  # course 1 has no wall there
+    assert all(np.all(np.isfinite(q)) for _, q in course_runs)
 
 
 def test_physics_first_built_inside_a_jit_trace_is_cached_concrete():

@@ -49,6 +49,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -
     (["--config.algorithm=ppo"], ["algorithm='ppo'", "mlsh, mlsh_no_warmup, shared, scratch"]),
     (["--config.checkpoint_every=0"], ["checkpoint_every=0", ">= 1"]),
     (["--config.num_seeds=0"], ["num_seeds=0", ">= 1"]),
+    (["--config.backend=mjx"], ["backend='mjx'", "'moving_bandits' has no such option"]),
+    (["--config.env=twowalk", "--config.backend=warp"],
+     ["backend='warp'", "mjx, spring, positional, generalized"]),
+    (["--config.episode_length=-5"], ["episode_length=-5", ">= 0"]),
     pytest.param(["--config.wandb_project=mine"], ["wandb_project='mine'", "pip install wandb"],
                  marks=pytest.mark.skipif(importlib.util.find_spec("wandb") is not None,
                                           reason="wandb is installed here")),
@@ -115,7 +119,7 @@ def test_overrides_are_validated_together_not_one_by_one():
     ("master_ppo.gamma=2", "master_ppo.gamma=2.0: must be a number in [0, 1]"),
     ("network=64", "'network' is a group"),
     ("num_slots", "expected key=value"),
-    ("foo=1", "unknown key 'foo'; valid keys: env, algorithm, num_subpolicies"),
+    ("foo=1", "unknown key 'foo'; valid keys: env, backend, episode_length, algorithm"),
 ])
 def test_bad_override_message_names_key_and_value(override, message):
     with pytest.raises(ConfigError) as error:
@@ -123,7 +127,8 @@ def test_bad_override_message_names_key_and_value(override, message):
     assert message in str(error.value)
 
 
-@pytest.mark.parametrize("name", ["moving_bandits", "four_rooms.py", "key_door"])
+@pytest.mark.parametrize("name", ["moving_bandits", "four_rooms.py", "key_door", "twowalk",
+                                  "ant_maze", "ant_obstacle_course", "walk_crawl"])
 def test_config_json_round_trips_to_an_equal_config(name):
     config = apply_overrides(load_config_file(name), ["network.hidden_sizes=16,8"])
     assert config_from_dict(json.loads(json.dumps(dataclasses.asdict(config)))) == config
@@ -136,11 +141,29 @@ def test_config_file_is_loaded_from_any_path(tmp_path):
     assert load_config_file(str(path)) == RunConfig(num_slots=3)
 
 
-def test_shipped_configs_use_the_paper_k_n_w_u():
-    kwnu = {name: (c.num_subpolicies, c.macro_duration, c.warmup_updates, c.joint_updates)
-            for name in ("moving_bandits", "four_rooms")
+def test_shipped_configs_use_the_paper_k_n_w_u_and_episode_lengths():
+    kwnu = {name: (c.num_subpolicies, c.macro_duration, c.warmup_updates, c.joint_updates,
+                   make_env(c).episode_length)
+            for name in ("moving_bandits", "four_rooms", "twowalk", "ant_maze",
+                         "ant_obstacle_course", "walk_crawl")
             for c in [load_config_file(name)]}
-    assert kwnu == {"moving_bandits": (2, 10, 9, 1), "four_rooms": (4, 25, 20, 30)}
+    assert kwnu == {"moving_bandits": (2, 10, 9, 1, 50), "four_rooms": (4, 25, 20, 30, 100),
+                    "twowalk": (2, 200, 20, 40, 1000), "ant_maze": (3, 200, 20, 40, 1000),
+                    "ant_obstacle_course": (3, 200, 20, 40, 2000),
+                    "walk_crawl": (2, 200, 20, 40, 1000)}
+
+
+def make_env(config: RunConfig):
+    import envs
+    return envs.make(config.env, **config.env_options)
+
+
+def test_env_options_reach_the_env_and_are_checked_against_it():
+    config = apply_overrides(load_config_file("twowalk"), ["backend=mjx", "episode_length=300"])
+    assert make_env(config) == make_env(RunConfig(env="twowalk", backend="mjx",
+                                                  episode_length=300))
+    assert make_env(config).backend == "mjx" and make_env(config).episode_length == 300
+    assert make_env(load_config_file("twowalk")).backend == "spring"
 
 
 def test_tiny_run_trains_logs_and_meta_tests(tmp_path):

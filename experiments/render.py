@@ -1,0 +1,228 @@
+"""Look at a trained agent on a Brax task: one episode of a checkpoint, as HTML or PNG.
+
+    python -m experiments.render --workdir DIR --out FILE.html|FILE.png [--slot S]
+        [--seed-index R] [--sample] [--seed N]
+
+The agent is one task slot of the newest full-state checkpoint: its task, its master θ and the
+shared sub-policies φ (by default the slot whose master has trained longest on its task). The
+master picks a sub-policy every N steps; actions are the policies' modes (argmax / Gaussian
+mean) unless `--sample`. `.html` writes Brax's 3D viewer (open it in a browser; the viewer's
+JavaScript is fetched from a CDN); `.png` draws the torso's path from above, coloured by the
+active sub-policy, with the task's target or goal and the walls of its layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import pathlib
+import sys
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
+
+import envs
+from envs.brax_tasks import AntObstacleCourse, TwoWalk, AntAmongWalls
+from experiments.config_cli import error_exit
+from experiments.evaluate import int_at_least, read_run_config
+from experiments.pictures import DPI, subpolicy_colour
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
+from mlsh_jax.config import ConfigError, RunConfig
+from mlsh_jax.networks import apply_stacked, select_subpolicy
+from mlsh_jax.normalization import normalize
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import Learner, TrainerState, init_seeds
+
+RENDERABLE_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl")
+FORMATS = (".html", ".png")
+
+
+@flax.struct.dataclass
+class Agent:
+    """What acts in one slot: its task, its master (None for flat baselines) and phi."""
+
+    task: Any
+    master: Learner | None
+    subpolicies: Learner
+    slot: int = flax.struct.field(pytree_node=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Episode:
+    """One episode, cut at its end: physics states [T], torso xy [T+1, 2], z and rewards [T]."""
+
+    pipeline_states: Any
+    xy: np.ndarray
+    subpolicy: np.ndarray
+    reward: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return len(self.reward)
+
+
+def load_state(workdir: pathlib.Path) -> tuple[RunConfig, TrainerState]:
+    """A run's config and the newest full-state checkpoint (all seeds)."""
+    config = read_run_config(workdir)
+    if config.env not in RENDERABLE_ENVS:
+        raise ConfigError(f"env={config.env!r}: render shows the Brax tasks "
+                          f"({', '.join(RENDERABLE_ENVS)}); for {config.env} use "
+                          f"`python -m experiments.pictures`")
+    if config.algorithm == "scratch":
+        raise ConfigError("algorithm='scratch' trains nothing before meta-test: nothing to render")
+    checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
+    try:
+        step = checkpoints.latest_step()
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {workdir / CHECKPOINTS_DIR}; train first "
+                                  f"with `python -m experiments.run --workdir {workdir}`")
+        spec = MLSHSpec.build(config)
+        return config, checkpoints.restore(step, jax.eval_shape(lambda: init_seeds(spec)))
+    finally:
+        checkpoints.close()
+
+
+def pick_agent(state: TrainerState, seed_index: int, slot: int | None) -> Agent:
+    """Seed `seed_index`'s slot `slot`, or the slot whose master trained longest on its task."""
+    seeds, slots = state.slots.phase_step.shape
+    if not 0 <= seed_index < seeds:
+        raise ConfigError(f"--seed-index {seed_index}: the run has seeds 0..{seeds - 1}")
+    if slot is None:
+        slot = int(np.argmax(np.asarray(state.slots.phase_step[seed_index])))
+    if not 0 <= slot < slots:
+        raise ConfigError(f"--slot {slot}: the run has slots 0..{slots - 1}")
+    one = lambda tree: jax.tree.map(lambda x: x[seed_index, slot], tree)
+    return Agent(task=one(state.slots.task), master=one(state.slots.master),
+                 subpolicies=jax.tree.map(lambda x: x[seed_index], state.subpolicies), slot=slot)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _play(spec: MLSHSpec, sample: bool, agent: Agent, key: jax.Array):
+    cfg, env = spec.config, envs.make(spec.config.env, **spec.config.env_options)
+
+    def choose(dist, key):
+        return dist.sample(key) if sample else dist.mode()
+
+    def act(carry, step_key):
+        obs, env_state, z, t, alive = carry
+        k_master, k_action, k_env = jax.random.split(step_key, 3)
+        if agent.master is None:
+            chosen = jnp.int32(0)
+        else:
+            normed = normalize(agent.master.obs_stats, obs, cfg.observation_clip,
+                               cfg.normalize_observations)
+            chosen = choose(spec.master.apply(agent.master.params, normed)[0], k_master)
+        z = jnp.where(t % cfg.macro_duration == 0, chosen, z)
+        normed = normalize(agent.subpolicies.obs_stats, obs, cfg.observation_clip,
+                           cfg.normalize_observations)
+        dist, _ = select_subpolicy(apply_stacked(spec.subpolicy, agent.subpolicies.params,
+                                                 normed), z)
+        obs, env_state, reward, done, _ = env.step(k_env, env_state, choose(dist, k_action),
+                                                    agent.task)
+        record = (env_state.pipeline_state, env_state.pipeline_state.q[:2], z, reward, alive)
+        return (obs, env_state, z, t + 1, alive & ~done), record
+
+    reset_key, run_key = jax.random.split(key)
+    obs, env_state = env.reset(reset_key, agent.task)
+    start = (obs, env_state, jnp.int32(0), jnp.int32(0), jnp.bool_(True))
+    _, (states, xy, z, reward, alive) = jax.lax.scan(
+        act, start, jax.random.split(run_key, env.episode_length))
+    return states, jnp.concatenate([env_state.pipeline_state.q[None, :2], xy]), z, reward, alive
+
+
+def play_episode(config: RunConfig, agent: Agent, key: jax.Array, sample: bool) -> Episode:
+    """Run the agent for one episode of its task, on the training's env settings."""
+    states, xy, z, reward, alive = jax.device_get(_play(MLSHSpec.build(config), sample, agent,
+                                                        key))
+    length = int(np.sum(alive))
+    return Episode(pipeline_states=jax.tree.map(lambda x: x[:length], states),
+                   xy=np.asarray(xy[:length + 1]), subpolicy=np.asarray(z[:length]),
+                   reward=np.asarray(reward[:length]))
+
+
+def render_html(env, task, episode: Episode) -> str:
+    """Brax's viewer of the episode (mazes and courses show the task's walls)."""
+    from brax.io import html  # deferred: importing brax takes seconds
+
+    physics = env.layout_physics(task) if isinstance(env, AntAmongWalls) else env.physics
+    states = [jax.tree.map(lambda x: x[t], episode.pipeline_states)
+              for t in range(episode.length)]
+    return html.render(physics.sys, states)
+
+
+def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> None:
+    """The torso's path from above, coloured by active sub-policy, with target/goal and walls."""
+    figure = Figure(figsize=(6, 6), dpi=DPI)
+    axes = figure.add_subplot()
+    for k in np.unique(episode.subpolicy):
+        steps = np.flatnonzero(episode.subpolicy == k)
+        axes.scatter(episode.xy[steps + 1, 0], episode.xy[steps + 1, 1], s=4,
+                     color=subpolicy_colour(int(k)), label=f"sub-policy {k}")
+    axes.plot(*episode.xy[0], "ko", label="start")
+    if isinstance(env, TwoWalk):
+        axes.plot(*np.asarray(env.target(task)), "r*", markersize=16, label="target")
+    if isinstance(env, AntAmongWalls):
+        for x, y, hx, hy in env.wall_boxes(int(task.layout)):
+            axes.add_patch(Rectangle((x - hx, y - hy), 2 * hx, 2 * hy, color="0.5"))
+        goal = np.asarray(env.goal(task))
+        radius = env.goal_radius if isinstance(env, AntObstacleCourse) else 0.3
+        axes.add_patch(Circle(tuple(goal), radius, color="r", alpha=0.4, label="goal"))
+    axes.set_aspect("equal", adjustable="datalim")
+    axes.autoscale_view()
+    axes.margins(0.15)
+    axes.set_xlabel("x (m)")
+    axes.set_ylabel("y (m)")
+    axes.set_title(title, fontsize=9)
+    axes.legend(loc="best", fontsize=8)
+    figure.savefig(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m experiments.render",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=pathlib.Path, required=True,
+                        help="directory of a training run with checkpoints")
+    parser.add_argument("--out", type=pathlib.Path, required=True,
+                        help="output file: .html (Brax viewer) or .png (path from above)")
+    parser.add_argument("--slot", type=int_at_least(0),
+                        help="task slot to show (default: the one trained longest on its task)")
+    parser.add_argument("--seed-index", type=int_at_least(0), default=0,
+                        help="which seed of a multi-seed run (default 0)")
+    parser.add_argument("--sample", action="store_true",
+                        help="sample actions and master choices instead of taking the modes")
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
+                        help="key of the episode's start noise (and samples)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.out.suffix not in FORMATS:
+        return error_exit(f"--out {str(args.out)!r}: must end in {' or '.join(FORMATS)}")
+    try:
+        config, state = load_state(args.workdir)
+        agent = pick_agent(state, args.seed_index, args.slot)
+    except (ConfigError, CheckpointError) as error:
+        return error_exit(error)
+    env = envs.make(config.env, **config.env_options)
+    episode = play_episode(config, agent, jax.random.PRNGKey(args.seed), args.sample)
+    summary = (f"{config.env}, slot {agent.slot} (task type "
+               f"{int(env.task_type(agent.task))}): {episode.length} steps, return "
+               f"{episode.reward.sum():.2f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".html":
+        args.out.write_text(render_html(env, agent.task, episode))
+    else:
+        draw_path(env, agent.task, episode, args.out, summary)
+    print(f"{summary}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The Brax configs from the command line: Twowalk trains and logs the distance to its targets,
+and the obstacle course starts from its sub-policies (transfer).
+
+Both runs are real CLI subprocesses on the shipped configs, shrunk by overrides (2 slots x 2
+envs, 20-step episodes) so they compile and run in about a minute; the other two Brax configs
+run in the slow test.
+"""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import envs
+from experiments import render
+from experiments.config_cli import load_config_file
+from mlsh_jax.checkpoint import load_subpolicies
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import init_seeds
+from tests.test_cli import cli
+
+SHRINK = ["--config.num_slots=2", "--config.envs_per_slot=2", "--config.rollout_steps=20",
+          "--config.episode_length=20", "--config.macro_duration=5", "--config.total_updates=2",
+          "--config.log_every=1", "--config.network.hidden_sizes=16",
+          "--config.sub_ppo.epochs=1", "--config.master_ppo.epochs=1"]
+
+
+def records(workdir):
+    return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def exported_subpolicies(workdir, name, *overrides):
+    from experiments.config_cli import apply_overrides
+    config = apply_overrides(load_config_file(name), [o.removeprefix("--config.")
+                                                      for o in overrides])
+    return load_subpolicies(workdir, init_seeds(MLSHSpec.build(config)).subpolicies)
+
+
+@pytest.fixture(scope="module")
+def twowalk_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("twowalk")
+    result = cli("experiments.run", "--config", "twowalk.py", "--workdir", str(workdir), *SHRINK,
+                 "--config.warmup_updates=1", "--config.joint_updates=1")
+    assert result.returncode == 0, result.stderr
+    return workdir, result.stdout
+
+
+def test_twowalk_runs_from_the_cli_and_logs_the_distance_to_each_target(twowalk_run):
+    workdir, stdout = twowalk_run
+    assert "distance_to_target" in stdout
+    for record in records(workdir):
+        # 20-step episodes: every env ends one per update, under one of the two targets.
+        assert record["episodes"] == 2 * 2
+        assert 3.0 < record["distance_to_target"] < 7.0  # started 5 m away, 1 s of random moves
+        assert len(record["distance_to_target_by_task_type"]) == 2
+
+
+def test_obstacle_course_starts_from_twowalk_subpolicies_and_can_keep_them_frozen(
+        twowalk_run, tmp_path):
+    source, _ = twowalk_run
+    frozen = ["--config.warmup_updates=2", "--config.joint_updates=0"]
+    result = cli("experiments.run", "--config", "ant_obstacle_course.py", "--workdir",
+                 str(tmp_path), *SHRINK, *frozen, f"--config.init_subpolicies_from={source}")
+    assert result.returncode == 0, result.stderr
+    assert f"sub-policies initialised from {source}" in result.stdout
+    twowalk_phi = exported_subpolicies(source, "twowalk", *SHRINK)
+    course_phi = exported_subpolicies(tmp_path, "ant_obstacle_course", *SHRINK, *frozen)
+    for transferred, trained in zip(jax.tree.leaves(course_phi.params),
+                                    jax.tree.leaves(twowalk_phi.params)):
+        np.testing.assert_array_equal(transferred[:, :2], trained)  # K=2 of the K=3
+    assert all(r["distance_to_goal"] > 5.0 for r in records(tmp_path))  # goal ~8.5 m away
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, metric", [("ant_maze", "distance_to_goal"),
+                                          ("walk_crawl", "torso_x")])
+def test_other_brax_configs_run_from_the_cli(name, metric, tmp_path):
+    result = cli("experiments.run", "--config", f"{name}.py", "--workdir", str(tmp_path),
+                 *SHRINK, "--config.warmup_updates=1", "--config.joint_updates=1")
+    assert result.returncode == 0, result.stderr
+    assert all(np.isfinite(r[metric]) for r in records(tmp_path))
+
+
+def test_render_plays_the_longest_trained_slot_with_its_master_choosing_every_n_steps(
+        twowalk_run, tmp_path):
+    workdir, _ = twowalk_run
+    config, state = render.load_state(workdir)
+    agent = render.pick_agent(state, seed_index=0, slot=None)
+    assert agent.slot == int(np.argmax(np.asarray(state.slots.phase_step[0])))
+    episode = render.play_episode(config, agent, jax.random.PRNGKey(0), sample=False)
+    assert 1 <= episode.length <= 20 and episode.xy.shape == (episode.length + 1, 2)
+    assert np.linalg.norm(episode.xy[0]) < 0.2  # the Ant starts at the origin
+    blocks = episode.subpolicy[: episode.length // 5 * 5].reshape(-1, 5)
+    assert np.all(blocks == blocks[:, :1])  # N=5: z changes only at macro boundaries
+    again = render.play_episode(config, agent, jax.random.PRNGKey(0), sample=False)
+    np.testing.assert_array_equal(again.xy, episode.xy)
+    render.draw_path(envs.make("twowalk"), agent.task, episode, tmp_path / "path.png", "t")
+    assert (tmp_path / "path.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_render_command_writes_brax_viewer_html(twowalk_run, tmp_path, capsys):
+    workdir, _ = twowalk_run
+    out = tmp_path / "ant.html"
+    assert render.main(["--workdir", str(workdir), "--out", str(out), "--slot", "1"]) == 0
+    assert "twowalk, slot 1" in capsys.readouterr().out
+    html = out.read_text()
+    assert "<html" in html and "brax" in html.lower()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "x.gif"], "must end in .html or .png"),
+    (["--out", "x.png", "--slot", "7"], "--slot 7: the run has slots 0..1"),
+])
+def test_render_refuses_bad_arguments_in_one_line(twowalk_run, args, message, capsys):
+    assert render.main(["--workdir", str(twowalk_run[0]), *args]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,48 @@
+"""Log records: episode-end metrics pooled over episodes, overall and per task type."""
+
+import numpy as np
+
+from mlsh_jax.metrics_log import interval_record, progress_line
+from mlsh_jax.mlsh import UpdateMetrics
+from mlsh_jax.ppo import PPOMetrics
+
+
+def metrics(episode_end_sum, episode_count, task_type, num_task_types=2):
+    """One seed, one update, slots as given; everything unrelated zero."""
+    slots = len(episode_count)
+    zeros = np.zeros((1, 1), np.float32)
+    ppo = PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
+                     clip_fraction=zeros, steps_taken=np.zeros((1, 1, 2), np.float32))
+    return UpdateMetrics(
+        slot_return_sum=np.zeros((1, 1, slots), np.float32),
+        slot_episode_count=np.asarray(episode_count, np.float32)[None, None],
+        slot_episode_end_sum=np.asarray(episode_end_sum, np.float32)[None, None],
+        slot_task_type=np.asarray(task_type, np.int32)[None, None],
+        joint_fraction=zeros, subpolicy_usage=np.full((1, 1, 2), 0.5, np.float32),
+        decisions_by_task_type=np.zeros((1, 1, num_task_types, 2), np.float32),
+        master=ppo, subpolicy=ppo, subpolicy_steps=np.zeros((1, 1, 2), np.float32),
+        macro_overflow=np.zeros((1, 1), np.int32))
+
+
+def test_episode_end_metrics_are_means_over_ended_episodes_overall_and_per_task_type():
+    # slot 0 (type 0): 2 episodes ending 3 m and 5 m away; slot 1 (type 1): 1 at 1 m;
+    # slot 2 (type 1): none ended.
+    record = interval_record(metrics([[8.0], [1.0], [0.0]], [2, 1, 0], [0, 1, 1]),
+                             ("distance_to_target",))
+    assert record["distance_to_target"] == (8.0 + 1.0) / 3
+    assert record["distance_to_target_by_task_type"] == [4.0, 1.0]
+    record.update(update=5, total_updates=10, env_steps=1000, steps_per_second=100.0)
+    assert progress_line(record, ("distance_to_target",)).endswith(
+        "distance_to_target 3.00 (4.00/1.00)")
+
+
+def test_a_task_type_without_ended_episodes_is_none_not_zero():
+    record = interval_record(metrics([[8.0], [0.0]], [2, 0], [0, 1]), ("distance_to_goal",))
+    assert record["distance_to_goal_by_task_type"] == [4.0, None]
+    record.update(update=5, total_updates=10, env_steps=1000, steps_per_second=100.0)
+    assert "distance_to_goal 4.00 (4.00/n/a)" in progress_line(record, ("distance_to_goal",))
+
+
+def test_envs_without_episode_end_metrics_add_nothing():
+    record = interval_record(metrics(np.zeros((2, 0)), [1, 1], [0, 0], num_task_types=0))
+    assert not any("distance" in key for key in record)
