@@ -1,9 +1,12 @@
-"""Steps per second: env-only (random actions) and full MLSH training, per (slots x envs) size.
+"""Steps per second per (slots x envs) size: env-only (random actions), MLSH training, and
+flat PPO training (`shared`) at equal batch, with the ratios MLSH/flat and MLSH/env-only.
 
     python -m benchmarks.sps [--env moving_bandits] [--sizes 16x8,64x8,256x8] [--repeats 3]
 
-Compile time is measured separately (ahead-of-time `lower().compile()`); throughput is the
-median of `--repeats` timed calls. Prints a table and a JSON line.
+All at one size run in one process and take turns in `--repeats` rounds (one timed call each
+per round), so their ratios share the machine's load. Compile time is measured separately
+(ahead-of-time `lower().compile()`); throughput is the median over the rounds. Prints a
+table, notes on what the ratios compare, and a JSON line.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import dataclasses
 import json
 import statistics
 import time
+from typing import Any, Callable
 
 import jax
 
@@ -25,7 +29,7 @@ from mlsh_jax.state import init_state, reset_envs, sample_tasks
 from mlsh_jax.train import make_chunk
 
 
-def _timed(compiled, make_args, repeats: int) -> float:
+def timed_median(compiled, make_args, repeats: int) -> float:
     """Median seconds of one call (fresh arguments each time, since state is donated)."""
     seconds = []
     for _ in range(repeats):
@@ -46,8 +50,18 @@ def random_actions(spec: MLSHSpec, key: jax.Array) -> jax.Array:
     return jax.random.randint(key, shape, 0, space.n)
 
 
-def env_only(config: RunConfig, repeats: int) -> tuple[float, float]:
-    """(compile seconds, env steps/s) of a rollout's env stepping alone, random actions.
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """A compiled benchmark call with its fresh-argument factory and what one call covers."""
+
+    compiled: Any
+    make_args: Callable[[], tuple]
+    compile_seconds: float
+    steps_per_call: int
+
+
+def compile_env_only(config: RunConfig) -> Program:
+    """A rollout's env stepping alone (D steps, random actions), compiled.
 
     Uses the training's own batched reset and step (S slots x E envs), so the ratio to the
     MLSH figure is the cost of everything but the environment.
@@ -70,20 +84,110 @@ def env_only(config: RunConfig, repeats: int) -> tuple[float, float]:
 
     start = time.perf_counter()
     compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
-    compile_seconds = time.perf_counter() - start
-    seconds = _timed(compiled, lambda: (jax.random.PRNGKey(1),), repeats)
-    return compile_seconds, config.env_steps_per_update / seconds
+    return Program(compiled, lambda: (jax.random.PRNGKey(1),), time.perf_counter() - start,
+                   config.env_steps_per_update)
 
 
-def mlsh_training(config: RunConfig, updates: int, repeats: int) -> tuple[float, float]:
-    """(compile seconds, env steps/s) of `updates` full MLSH updates (rollout + theta + phi)."""
+def compile_training(config: RunConfig, updates: int) -> Program:
+    """`updates` full training updates of `config`, compiled: the training's own code path
+    (`make_chunk`, `init_state`) for any `config.algorithm`."""
     spec = MLSHSpec.build(config)
     make_state = lambda: (init_state(spec, jax.random.PRNGKey(config.seed)),)
     start = time.perf_counter()
     compiled = make_chunk(spec, updates).lower(*make_state()).compile()
-    compile_seconds = time.perf_counter() - start
-    seconds = _timed(compiled, make_state, repeats)
-    return compile_seconds, updates * config.env_steps_per_update / seconds
+    return Program(compiled, make_state, time.perf_counter() - start,
+                   updates * config.env_steps_per_update)
+
+
+def steps_per_second(programs: dict[str, Program], rounds: int) -> dict[str, list[float]]:
+    """Env steps/s of each program in each of `rounds` rounds.
+
+    The programs take turns within a round, so each round's figures share the machine's load
+    (on a shared machine it drifts within minutes) and medians over rounds compare fairly.
+    """
+    rates = {name: [] for name in programs}
+    for _ in range(rounds):
+        for name, program in programs.items():
+            seconds = timed_median(program.compiled, program.make_args, 1)
+            rates[name].append(program.steps_per_call / seconds)
+    return rates
+
+
+def env_only(config: RunConfig, repeats: int) -> tuple[float, float]:
+    """(compile seconds, median env steps/s) of `compile_env_only`."""
+    program = compile_env_only(config)
+    return program.compile_seconds, statistics.median(
+        steps_per_second({"env": program}, repeats)["env"])
+
+
+def training(config: RunConfig, updates: int, repeats: int) -> tuple[float, float]:
+    """(compile seconds, median env steps/s) of `updates` full training updates of `config`."""
+    program = compile_training(config, updates)
+    return program.compile_seconds, statistics.median(
+        steps_per_second({"run": program}, repeats)["run"])
+
+
+def flat_config(config: RunConfig) -> RunConfig:
+    """The flat PPO baseline at equal batch: `shared` (K=1, no master, phi trained on every
+    slot's steps every update), same slots x envs x rollout and PPO settings."""
+    return dataclasses.replace(config, algorithm="shared")
+
+
+def all_joint_config(config: RunConfig) -> RunConfig:
+    """MLSH with every slot joint in every update (`mlsh_no_warmup`): phi then trains on all
+    slots' steps like the flat baseline, so the ratio to it is the cost of the hierarchy."""
+    return dataclasses.replace(config, algorithm="mlsh_no_warmup")
+
+
+def make_row(config: RunConfig, env: tuple[float, float], mlsh: tuple[float, float],
+             all_joint: tuple[float, float], flat: tuple[float, float]) -> dict:
+    """The table row of one size from the (compile seconds, steps/s) of each run."""
+    return dict(env=config.env, slots=config.num_slots, envs_per_slot=config.envs_per_slot,
+                rollout_steps=config.rollout_steps, num_subpolicies=config.num_subpolicies,
+                joint_share=config.joint_updates / config.cycle_length,
+                env_only_sps=env[1], mlsh_sps=mlsh[1], mlsh_all_joint_sps=all_joint[1],
+                flat_sps=flat[1], mlsh_over_env_only=mlsh[1] / env[1],
+                mlsh_over_flat=mlsh[1] / flat[1], mlsh_all_joint_over_flat=all_joint[1] / flat[1],
+                env_compile_s=env[0], mlsh_compile_s=mlsh[0], mlsh_all_joint_compile_s=all_joint[0],
+                flat_compile_s=flat[0])
+
+
+def measure(config: RunConfig, updates: int, repeats: int) -> dict:
+    """One table row: env-only, MLSH, MLSH with phi on all slots, and flat PPO, at one size,
+    timed in interleaved rounds."""
+    programs = dict(env=compile_env_only(config), mlsh=compile_training(config, updates),
+                    all_joint=compile_training(all_joint_config(config), updates),
+                    flat=compile_training(flat_config(config), updates))
+    rates = steps_per_second(programs, repeats)
+    return make_row(config, **{name: (program.compile_seconds, statistics.median(rates[name]))
+                               for name, program in programs.items()})
+
+
+NOTES = """\
+MLSH/flat compares equal batches (slots x envs x rollout steps per update, same PPO epochs and
+minibatches) but not equal work: MLSH trains phi only on the joint-phase slots (U/(W+U) of
+them, {joint:.0%} here) while flat PPO trains its one policy on every slot's steps, and MLSH
+also trains one master per slot and runs K+1 networks per step in the rollout. The
+"all-joint" column (mlsh_no_warmup: phi on every slot, like flat) is the like-for-like
+comparison: the cost of the masters and of K sub-policies, each of which runs its PPO over the
+whole joint batch masked to its own steps (static shapes), i.e. K times flat PPO's work."""
+
+
+def print_table(rows: list[dict], repeats: int) -> None:
+    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
+          f"median of {repeats} interleaved rounds, compile excluded")
+    print(f"{'slots x envs':>13} {'env-only':>11} {'MLSH':>9} {'all-joint':>9} {'flat PPO':>9} "
+          f"{'MLSH/flat':>9} {'all-joint/flat':>14} {'MLSH/env':>9} "
+          f"{'compile env/MLSH/all-joint/flat (s)':>36}")
+    for r in rows:
+        compiles = "/".join(f"{r[k]:.1f}" for k in ("env_compile_s", "mlsh_compile_s",
+                                                    "mlsh_all_joint_compile_s", "flat_compile_s"))
+        print(f"{r['slots']:>6} x {r['envs_per_slot']:<4} {r['env_only_sps']:>11,.0f} "
+              f"{r['mlsh_sps']:>9,.0f} {r['mlsh_all_joint_sps']:>9,.0f} {r['flat_sps']:>9,.0f} "
+              f"{r['mlsh_over_flat']:>9.3f} {r['mlsh_all_joint_over_flat']:>14.3f} "
+              f"{r['mlsh_over_env_only']:>9.4f} {compiles:>36}")
+    print("(steps/s: env steps per second; MLSH/flat target >= 0.9)")
+    print(NOTES.format(joint=rows[0]["joint_share"]))
 
 
 def main() -> None:
@@ -91,7 +195,7 @@ def main() -> None:
     parser.add_argument("--env", default="moving_bandits", choices=envs.names())
     parser.add_argument("--sizes", default="16x8,64x8,256x8",
                         help="comma-separated SLOTSxENVS sizes")
-    parser.add_argument("--updates", type=int, default=5, help="MLSH updates per timed call")
+    parser.add_argument("--updates", type=int, default=5, help="training updates per timed call")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     base = RunConfig(env=args.env)
@@ -99,22 +203,9 @@ def main() -> None:
     for size in args.sizes.split(","):
         slots, per_slot = (int(x) for x in size.lower().split("x"))
         config = dataclasses.replace(base, num_slots=slots, envs_per_slot=per_slot)
-        env_compile, env_sps = env_only(config, args.repeats)
-        mlsh_compile, mlsh_sps = mlsh_training(config, args.updates, args.repeats)
-        rows.append(dict(env=args.env, slots=slots, envs_per_slot=per_slot,
-                         rollout_steps=config.rollout_steps, env_only_sps=env_sps,
-                         mlsh_sps=mlsh_sps, mlsh_over_env_only=mlsh_sps / env_sps,
-                         env_compile_s=env_compile, mlsh_compile_s=mlsh_compile))
-    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
-          f"median of {args.repeats} repeats, compile excluded")
-    print(f"{'slots x envs':>13} {'env-only steps/s':>17} {'MLSH steps/s':>13} "
-          f"{'MLSH/env':>9} {'compile env/MLSH (s)':>21}")
-    for r in rows:
-        print(f"{r['slots']:>6} x {r['envs_per_slot']:<4} {r['env_only_sps']:>17,.0f} "
-              f"{r['mlsh_sps']:>13,.0f} {r['mlsh_over_env_only']:>9.4f} "
-              f"{r['env_compile_s']:>10.1f} / {r['mlsh_compile_s']:<9.1f}")
+        rows.append(measure(config, args.updates, args.repeats))
+    print_table(rows, args.repeats)
     print(json.dumps({"benchmark": "sps", "rows": rows}))
-
 
 if __name__ == "__main__":
     main()

@@ -3,6 +3,8 @@
     python -m experiments.run --config moving_bandits.py [--workdir DIR] [--config.KEY=VALUE ...]
 
 Running the same command on a DIR that holds a run resumes it from its latest checkpoint.
+Multi-host: run the same command on every host, adding --distributed (TPU pods, SLURM: the
+cluster is detected) or --coordinator HOST:PORT --num-processes P --process-id I.
 Ctrl-C (SIGINT) or SIGTERM: the current chunk finishes, a checkpoint is written, and the exit
 status is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM); a second one aborts at once.
 """
@@ -10,6 +12,7 @@ status is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM); a second one abort
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import signal
 import sys
@@ -19,6 +22,7 @@ from experiments.config_cli import apply_overrides, available_configs, error_exi
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.config import ConfigError
 from mlsh_jax.metrics_log import check_wandb_available
+from mlsh_jax.sharding import initialize_distributed
 from mlsh_jax.train import NonFiniteError, train
 
 OVERRIDE_PREFIX = "--config."
@@ -38,7 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="output directory (default: runs/<config name>-<YYYYmmdd-HHMMSS>); "
                              "if it holds a run, that run is resumed")
+    hosts = parser.add_argument_group(
+        "multi-host (same command on every host, --config.num_devices = all hosts' devices)")
+    hosts.add_argument("--distributed", action="store_true",
+                       help="join a multi-host run whose cluster JAX detects (TPU pods, SLURM)")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="process 0's address: join a multi-host run of --num-processes")
+    hosts.add_argument("--num-processes", type=int, metavar="P")
+    hosts.add_argument("--process-id", type=int, metavar="I", help="this process: 0 .. P-1")
     return parser
+
+
+def join_hosts(args: argparse.Namespace) -> None:
+    """Start `jax.distributed` if asked to, before anything else uses JAX."""
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if any(value is not None for value in explicit):
+        if None in explicit:
+            raise ConfigError("--coordinator, --num-processes and --process-id go together "
+                              "(or use --distributed alone where JAX detects the cluster)")
+        if not 0 <= args.process_id < args.num_processes:
+            raise ConfigError(f"--process-id={args.process_id}: must be in 0 .. "
+                              f"{args.num_processes - 1} (--num-processes={args.num_processes})")
+        initialize_distributed(*explicit)
+    elif args.distributed:
+        initialize_distributed()
 
 
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -68,7 +95,7 @@ def prepare_workdir(workdir: pathlib.Path) -> None:
         raise ConfigError(f"workdir {str(workdir)!r} exists and is not a directory")
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / ".write_test"
+        probe = workdir / f".write_test.{os.getpid()}"  # processes of a multi-host run race
         probe.write_text("")
         probe.unlink()
     except OSError as error:
@@ -110,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rest, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(rest)
+        join_hosts(args)
         config = apply_overrides(load_config_file(args.config), overrides)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         workdir = args.workdir or pathlib.Path("runs") / f"{pathlib.Path(args.config).stem}-{stamp}"

@@ -40,9 +40,10 @@ def meta_test_config(config: RunConfig, num_tasks: int, updates: int, seed: int)
     Hierarchical: num_tasks slots, W'=updates master-only updates and U=0, so no slot is ever
     joint and phi with its observation statistics stays frozen by construction.
     Flat: one slot whose single policy trains every update (`meta_test` vmaps it over tasks,
-    each task with its own copy of the policy).
+    each task with its own copy of the policy). Meta-test runs on one device (num_devices=1),
+    whatever number of tasks it has.
     """
-    common = dict(total_updates=updates, stagger=False, seed=seed, num_seeds=1)
+    common = dict(total_updates=updates, stagger=False, seed=seed, num_seeds=1, num_devices=1)
     if config.hierarchical:
         return dataclasses.replace(config, algorithm="mlsh", num_slots=num_tasks,
                                    warmup_updates=updates, joint_updates=0, **common)

@@ -198,6 +198,10 @@ class RunConfig:
     wandb_project: str = ""
     """Also log metrics to this Weights & Biases project (needs `pip install wandb`); empty:
     off."""
+    num_devices: int = 1
+    """Devices the task slots are split over (`mlsh_jax.sharding`; all processes' devices in a
+    multi-host run): each trains S/num_devices slots, phi is replicated. Must divide num_slots.
+    Changes the compiled program, not what an update computes (up to float rounding)."""
 
     def __post_init__(self):
         _require(self.env in envs.names(), "env", self.env,
@@ -233,6 +237,7 @@ class RunConfig:
         _require_positive_int("max_to_keep", self.max_to_keep)
         _require(isinstance(self.wandb_project, str), "wandb_project", self.wandb_project,
                  "must be a string (empty: Weights & Biases off)")
+        self._check_num_devices()
         _require(isinstance(self.network, NetworkConfig), "network", self.network,
                  "must be a NetworkConfig")
         for name in ("master_ppo", "sub_ppo", "finetune_ppo"):
@@ -254,6 +259,14 @@ class RunConfig:
         """The env settings this config overrides (`envs.make(env, **env_options)`)."""
         options = {"backend": self.backend, "episode_length": self.episode_length}
         return {name: value for name, value in options.items() if value}
+
+    def _check_num_devices(self) -> None:
+        """Whether that many devices exist is checked when training starts
+        (`mlsh_jax.sharding.slot_mesh`): a stored config must load anywhere, e.g. for
+        meta-test on one device."""
+        _require_positive_int("num_devices", self.num_devices)
+        _require(self.num_slots % self.num_devices == 0, "num_devices", self.num_devices,
+                 f"must divide num_slots={self.num_slots}")
 
     @property
     def hierarchical(self) -> bool:

@@ -18,29 +18,40 @@ from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, save_subpolicie
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.metrics_log import open_writers, interval_record, progress_line
 from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
+from mlsh_jax.sharding import place, slot_mesh, state_shardings
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import TrainerState, init_seeds
 
 CONFIG_FILE = "config.json"
 RESUMABLE_FIELDS = ("total_updates", "log_every", "checkpoint_every", "max_to_keep",
-                    "wandb_project")
-"""Fields a resumed run may change: they do not alter the state or what an update computes."""
+                    "wandb_project", "num_devices")
+"""Fields a resumed run may change: they do not alter the state or what an update computes
+(num_devices: up to float rounding, so a run resumed on other devices is not bit-identical)."""
 
 
 class NonFiniteError(RuntimeError):
     """A loss or parameter became NaN/inf; the run stopped before saving anything from it."""
 
 
-def make_chunk(spec: MLSHSpec, length: int, batch_dims: int = 0):
+def make_chunk(spec: MLSHSpec, length: int, batch_dims: int = 0,
+               shardings: TrainerState | None = None):
     """A jitted function running `length` updates with `lax.scan` (metrics stacked on a time
-    axis), vmapped over `batch_dims` leading state axes (seeds; tasks for flat meta-tests)."""
+    axis), vmapped over `batch_dims` leading state axes (seeds; tasks for flat meta-tests).
+
+    `shardings` (`mlsh_jax.sharding.state_shardings`) pins the returned state to the input's
+    layout, so the next chunk accepts it, and replicates the metrics, so every process of a
+    multi-host run can read them.
+    """
 
     def chunk(state: TrainerState):
         return jax.lax.scan(lambda s, _: mlsh_update(spec, s), state, None, length=length)
 
     for _ in range(batch_dims):
         chunk = jax.vmap(chunk)
-    return jax.jit(chunk, donate_argnums=0)
+    if shardings is None:
+        return jax.jit(chunk, donate_argnums=0)
+    replicated = jax.sharding.NamedSharding(shardings.key.mesh, jax.sharding.PartitionSpec())
+    return jax.jit(chunk, donate_argnums=0, out_shardings=(shardings, replicated))
 
 
 def config_to_json(config: RunConfig) -> str:
@@ -48,11 +59,16 @@ def config_to_json(config: RunConfig) -> str:
 
 
 def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:
-    """Refuse to resume a run with a config that would change what its state means."""
+    """Refuse to resume a run with a config that would change what its state means.
+
+    A field the stored config lacks (saved before the field existed) counts as its default.
+    """
     path = workdir / CONFIG_FILE
     if not path.exists():
         return
-    stored = json.loads(path.read_text())
+    defaults = {field.name: field.default for field in dataclasses.fields(RunConfig)
+                if field.default is not dataclasses.MISSING}
+    stored = {**defaults, **json.loads(path.read_text())}
     wanted = json.loads(config_to_json(config))
     differences = [f"{name}: run has {stored.get(name)!r}, config has {wanted[name]!r}"
                    for name in wanted if name not in RESUMABLE_FIELDS
@@ -123,10 +139,14 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     Writes config.json; per log interval a metrics.jsonl record, TensorBoard events and the
     sub-policy export; the full state every `checkpoint_every` updates, at the end, and when
     `should_stop()` turns true between chunks (e.g. after Ctrl-C). Returns the final state
-    (None for `scratch`, which has nothing to meta-train).
+    (None for `scratch`, which has nothing to meta-train). The slots are split over
+    `num_devices` devices; in a multi-host run every process calls this with the same
+    arguments, all take part in checkpoints, and only process 0 logs and writes the other files.
     """
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    primary = jax.process_index() == 0
+    log = log if primary else (lambda _: None)
     if config.algorithm == "scratch":
         (workdir / CONFIG_FILE).write_text(config_to_json(config))
         log("algorithm=scratch: nothing to meta-train (each meta-test task learns from scratch)")
@@ -135,7 +155,8 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     done = checkpoints.latest_step() or 0
     if done:
         check_same_run(workdir, config)
-    (workdir / CONFIG_FILE).write_text(config_to_json(config))
+    if primary:
+        (workdir / CONFIG_FILE).write_text(config_to_json(config))
     spec = MLSHSpec.build(config)
     run = spec.config
     state = init_seeds(spec)
@@ -143,14 +164,17 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
         state = state.replace(subpolicies=transfer_subpolicies(
             pathlib.Path(config.init_subpolicies_from), state.subpolicies))
         log(f"sub-policies initialised from {config.init_subpolicies_from}")
+    shardings = state_shardings(slot_mesh(run.num_devices), state)
+    state = place(state, shardings)
     if done:
         state = checkpoints.restore(done, state)
     log(f"mlsh-jax: {config.algorithm} env={run.env} K={run.num_subpolicies} "
         f"N={run.macro_duration} W={run.warmup_updates} U={run.joint_updates} "
         f"slots={run.num_slots} envs/slot={run.envs_per_slot} D={run.rollout_steps} "
         f"seeds={run.num_seeds} ({run.env_steps_per_update} env steps/update/seed) on "
-        f"{jax.default_backend()}" + (f"; resuming after update {done}" if done else ""))
-    writers = open_writers(workdir, config, resume_after=done)
+        f"{run.num_devices} {jax.default_backend()} device(s)"
+        + (f"; resuming after update {done}" if done else ""))
+    writers = open_writers(workdir, config, resume_after=done) if primary else []
     compiled: dict[int, Callable] = {}
     stop = should_stop()
     try:
@@ -159,7 +183,8 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
             compile_seconds = 0.0
             if length not in compiled:
                 start = time.perf_counter()
-                compiled[length] = make_chunk(spec, length, batch_dims=1).lower(state).compile()
+                compiled[length] = make_chunk(spec, length, batch_dims=1,
+                                              shardings=shardings).lower(state).compile()
                 compile_seconds = time.perf_counter() - start
             start = time.perf_counter()
             state, metrics = compiled[length](state)
@@ -181,7 +206,8 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
                           / seconds, seconds=seconds, compile_seconds=compile_seconds)
             for writer in writers:
                 writer.write(record)
-            save_subpolicies(workdir, state.subpolicies)
+            if primary:
+                save_subpolicies(workdir, state.subpolicies)
             log(progress_line(record, spec.env.episode_end_metrics))
             stop = should_stop()
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every

@@ -22,7 +22,8 @@ from mlsh_jax.mlsh import UpdateMetrics
 from mlsh_jax.ppo import PPOMetrics
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds
-from mlsh_jax.train import NonFiniteError, find_non_finite, train
+from mlsh_jax.train import CONFIG_FILE, NonFiniteError, check_same_run, config_to_json, \
+    find_non_finite, train
 
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
                  warmup_updates=1, joint_updates=1, total_updates=6, log_every=2,
@@ -107,6 +108,15 @@ def test_resuming_with_another_k_names_the_mismatch(uninterrupted):
     workdir, _ = uninterrupted
     with pytest.raises(ConfigError, match="num_subpolicies: run has 2, config has 3"):
         train(dataclasses.replace(TINY, num_subpolicies=3), workdir)
+
+
+def test_a_run_saved_before_a_field_existed_resumes_with_that_fields_default(tmp_path):
+    stored = json.loads(config_to_json(TINY))
+    del stored["episode_length"], stored["init_subpolicies_from"]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(stored))
+    check_same_run(tmp_path, TINY)
+    with pytest.raises(ConfigError, match="episode_length: run has 0, config has 30"):
+        check_same_run(tmp_path, dataclasses.replace(TINY, episode_length=30))
 
 
 def test_restoring_into_another_network_size_names_the_leaf(uninterrupted):

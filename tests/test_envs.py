@@ -423,7 +423,7 @@ def random_batch_rollout(env, key, num_steps, batch=4):
     return obs, jax.lax.scan(body, states, jax.random.split(key, num_steps))[1]
 
 
-BRAX_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl")  # continuous control: tests/test_brax_tasks.py
+BRAX_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl")  # tests/test_brax_tasks.py
 
 
 @pytest.mark.parametrize("name", [name for name in envs.names() if name not in BRAX_ENVS])

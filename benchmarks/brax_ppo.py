@@ -1,0 +1,167 @@
+"""Brax Ant: our MLSH (`twowalk`) vs env-only random actions vs Brax's own PPO trainer.
+
+    python -m benchmarks.brax_ppo --brax-python /tmp/brax-venv/bin/python
+        [--backend spring] [--num-envs 128] [--slots 8] [--unroll 10] [--minibatches 4] [--epochs 4]
+        [--updates 10] [--repeats 3] [--brax-epochs 5] [--brax-warmup-epochs 2]
+        [--brax-steps-per-epoch 20] [--no-stages]
+
+Brax's trainer (brax 0.14.2) needs jax 0.9.2, so it runs in a subprocess with its own
+interpreter; create it once with
+
+    python3 -m venv /tmp/brax-venv
+    /tmp/brax-venv/bin/pip install jax==0.9.2 jaxlib==0.9.2 brax==0.14.2
+
+(without `--brax-python` that column is skipped). All runs use the same physics backend
+(`--backend`, default `envs.brax_tasks.DEFAULT_BACKEND`) and the same sizes, mapped as follows:
+
+| quantity               | ours (RunConfig)                        | Brax PPO (`ppo.train`)   |
+|------------------------|-----------------------------------------|--------------------------|
+| parallel envs          | num_slots x envs_per_slot = --num-envs  | num_envs                 |
+| steps per env & update | rollout_steps = --unroll                | unroll_length            |
+| minibatches per epoch  | sub_ppo.num_minibatches = --minibatches | num_minibatches (and     |
+|                        |                                         | batch_size = num_envs /  |
+|                        |                                         | num_minibatches)         |
+| epochs per update      | sub_ppo.epochs = master_ppo.epochs      | num_updates_per_batch    |
+| networks               | actor, critic 2x64 tanh                 | policy, value 2x64 tanh  |
+
+so one update (Brax: one training step) is num_envs x unroll env steps for both. The MLSH
+config is otherwise experiments/configs/twowalk.py (K=2, N=200, W=20, U=40: about 2/3 of the
+slots train phi, all train their master; N > unroll, so each env's master decides once per
+rollout, at its start). Brax's figure is its own `training/sps` per training epoch (env steps,
+which include action_repeat = 1 here, over the epoch's training time; evaluations are off),
+the median over the epochs after `--brax-warmup-epochs`: the first epoch compiles, and so does
+the second (it ran as slowly as the first in every run here). Ours: calls of `--updates`
+updates, compile excluded; env-only: the training's batched reset/step with uniform random
+actions for as many steps; these take turns in `--repeats` rounds before and `--repeats` after
+Brax's run (so all share the machine's load as far as possible), median over all rounds.
+Then, unless `--no-stages`, one MLSH update timed by stage (`benchmarks.stages`). Prints
+tables and a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import statistics
+import subprocess
+
+import jax
+
+from benchmarks.sps import compile_env_only, compile_training, flat_config, steps_per_second
+from benchmarks.stages import print_stages, stage_seconds
+from envs.brax_tasks import DEFAULT_BACKEND
+from experiments.configs import twowalk
+from mlsh_jax.config import RunConfig
+
+TARGET_OVER_ENV_ONLY = 0.6
+TARGET_OVER_BRAX_PPO = 1.0
+
+
+def mlsh_config(args) -> RunConfig:
+    """experiments/configs/twowalk.py at the benchmark's sizes (see the mapping above)."""
+    config = twowalk.get_config()
+    return dataclasses.replace(
+        config, backend=args.backend, num_slots=args.slots,
+        envs_per_slot=args.num_envs // args.slots,
+        rollout_steps=args.unroll,
+        sub_ppo=dataclasses.replace(config.sub_ppo, epochs=args.epochs,
+                                    num_minibatches=args.minibatches),
+        master_ppo=dataclasses.replace(config.master_ppo, epochs=args.epochs))
+
+
+def brax_ppo(args, config: RunConfig) -> dict:
+    """Run Brax's PPO trainer in `--brax-python`; its per-epoch steps/s, warmup excluded."""
+    request = dict(backend=config.backend, num_envs=args.num_envs, unroll_length=args.unroll,
+                   num_minibatches=args.minibatches, ppo_epochs=args.epochs,
+                   epochs=args.brax_epochs, training_steps_per_epoch=args.brax_steps_per_epoch,
+                   episode_length=1000, hidden_sizes=list(config.network.hidden_sizes),
+                   activation=config.network.activation)
+    worker = pathlib.Path(__file__).with_name("brax_ppo_worker.py")
+    result = subprocess.run([args.brax_python, str(worker), json.dumps(request)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"Brax PPO worker failed: {result.stderr.strip()[-2000:]}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    timed = [epoch["sps"] for epoch in report["epochs"][args.brax_warmup_epochs:]]
+    return dict(report, request=request, sps=statistics.median(timed))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--brax-python", help="interpreter with jax 0.9.2 + brax 0.14.2")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, help="Brax physics pipeline")
+    parser.add_argument("--num-envs", type=int, default=128)
+    parser.add_argument("--slots", type=int, default=8, help="MLSH task slots (envs split)")
+    parser.add_argument("--unroll", type=int, default=10)
+    parser.add_argument("--minibatches", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--updates", type=int, default=10, help="our updates per timed call")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--brax-epochs", type=int, default=5, help="Brax training epochs")
+    parser.add_argument("--brax-warmup-epochs", type=int, default=2,
+                        help="first Brax epochs left out of its median (they compile)")
+    parser.add_argument("--brax-steps-per-epoch", type=int, default=20,
+                        help="Brax training steps (updates) per epoch")
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage timing")
+    args = parser.parse_args()
+    if args.num_envs % args.slots or args.num_envs % args.minibatches:
+        parser.error("--num-envs must be a multiple of --slots and of --minibatches")
+    if args.brax_epochs <= args.brax_warmup_epochs:
+        parser.error("--brax-epochs must exceed --brax-warmup-epochs")
+
+    config = mlsh_config(args)
+    programs = dict(
+        env=compile_env_only(dataclasses.replace(config, rollout_steps=args.updates * args.unroll)),
+        mlsh=compile_training(config, args.updates),
+        flat=compile_training(flat_config(config), args.updates))
+    before = steps_per_second(programs, args.repeats)
+    brax = brax_ppo(args, config) if args.brax_python else None
+    after = steps_per_second(programs, args.repeats) if brax else {name: [] for name in programs}
+    env_sps, mlsh_sps, flat_sps = (statistics.median(before[name] + after[name])
+                                   for name in ("env", "mlsh", "flat"))
+    env_compile, mlsh_compile, flat_compile = (programs[name].compile_seconds
+                                               for name in ("env", "mlsh", "flat"))
+    row = dict(env=config.env, backend=config.backend, num_envs=args.num_envs,
+               slots=config.num_slots, envs_per_slot=config.envs_per_slot, unroll=args.unroll,
+               minibatches=args.minibatches, epochs=args.epochs, env_only_sps=env_sps,
+               mlsh_sps=mlsh_sps, flat_sps=flat_sps, env_compile_s=env_compile,
+               mlsh_compile_s=mlsh_compile, flat_compile_s=flat_compile,
+               mlsh_over_env_only=mlsh_sps / env_sps, mlsh_over_flat=mlsh_sps / flat_sps,
+               rounds_before_brax=before, rounds_after_brax=after,
+               brax_ppo_sps=brax and brax["sps"],
+               mlsh_over_brax_ppo=brax and mlsh_sps / brax["sps"], brax_ppo=brax)
+
+    print(f"Brax Ant ({config.backend}), {args.num_envs} envs ({config.num_slots} slots x "
+          f"{config.envs_per_slot}), unroll {args.unroll}, {args.minibatches} minibatches, "
+          f"{args.epochs} epochs; jax {jax.__version__} on {jax.default_backend()}; medians, "
+          f"compile excluded")
+    print(f"{'run':<34} {'env steps/s':>12} {'compile s':>10}")
+    print(f"{'env-only (random actions)':<34} {env_sps:>12,.0f} {env_compile:>10.1f}")
+    print(f"{'our MLSH (twowalk)':<34} {mlsh_sps:>12,.0f} {mlsh_compile:>10.1f}")
+    print(f"{'our flat PPO (shared, K=1)':<34} {flat_sps:>12,.0f} {flat_compile:>10.1f}")
+    if brax:
+        print(f"{'Brax PPO (ant, jax ' + brax['jax_version'] + ')':<34} {brax['sps']:>12,.0f} "
+              f"{'(warmup)':>10} (epochs: "
+              + ", ".join(f"{e['sps']:,.0f}" for e in brax["epochs"]) + ")")
+    for label, rounds in (("before", before), ("after", after)):
+        if rounds["env"]:
+            print(f"  ours {label} Brax's run, median of {args.repeats} rounds: " + ", ".join(
+                f"{name} {statistics.median(rounds[name]):,.0f}" for name in rounds))
+    print(f"MLSH/env-only {row['mlsh_over_env_only']:.3f} (target >= {TARGET_OVER_ENV_ONLY}: "
+          f"{'met' if row['mlsh_over_env_only'] >= TARGET_OVER_ENV_ONLY else 'missed'})")
+    if brax:
+        met = row["mlsh_over_brax_ppo"] >= TARGET_OVER_BRAX_PPO
+        print(f"MLSH/Brax PPO {row['mlsh_over_brax_ppo']:.3f} (target >= "
+              f"{TARGET_OVER_BRAX_PPO}: {'met' if met else 'missed'})")
+    print(f"MLSH/our flat PPO {row['mlsh_over_flat']:.3f}")
+    if not args.no_stages:
+        row["mlsh_stage_seconds"] = stage_seconds(config, args.repeats)
+        print_stages("\nour MLSH, one update by stage:", row["mlsh_stage_seconds"],
+                     config.env_steps_per_update)
+    print(json.dumps({"benchmark": "brax_ppo", "row": row}))
+
+
+if __name__ == "__main__":
+    main()
