@@ -142,10 +142,11 @@ class RunConfig:
     meta-training; a flat policy learns each new task from random initialisation). The
     baselines run the same rollout and PPO code; see `mlsh_jax.algorithms`."""
     init_subpolicies_from: str = ""
-    """Transfer: workdir of a finished run whose sub-policies (with their observation
-    statistics, seed r from its seed r or from its only seed) replace phi's random start; same K
-    and observation size required. Empty: random start. With joint_updates=0 phi stays frozen
-    and only the masters learn."""
+    """Transfer: workdir of a run whose exported sub-policies (with their observation
+    statistics; seed r from its seed r, or from its only seed) replace phi's random start. Same
+    observation size and network required; a source with fewer sub-policies fills the first
+    ones. Empty: random start. With joint_updates=0 phi stays frozen and only the masters
+    learn."""
     num_subpolicies: int = 2
     """K: shared sub-policies the master chooses among."""
     macro_duration: int = 10
