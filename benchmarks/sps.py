@@ -113,20 +113,6 @@ def steps_per_second(programs: dict[str, Program], rounds: int) -> dict[str, lis
     return rates
 
 
-def env_only(config: RunConfig, repeats: int) -> tuple[float, float]:
-    """(compile seconds, median env steps/s) of `compile_env_only`."""
-    program = compile_env_only(config)
-    return program.compile_seconds, statistics.median(
-        steps_per_second({"env": program}, repeats)["env"])
-
-
-def training(config: RunConfig, updates: int, repeats: int) -> tuple[float, float]:
-    """(compile seconds, median env steps/s) of `updates` full training updates of `config`."""
-    program = compile_training(config, updates)
-    return program.compile_seconds, statistics.median(
-        steps_per_second({"run": program}, repeats)["run"])
-
-
 def flat_config(config: RunConfig) -> RunConfig:
     """The flat PPO baseline at equal batch: `shared` (K=1, no master, phi trained on every
     slot's steps every update), same slots x envs x rollout and PPO settings."""

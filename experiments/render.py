@@ -34,8 +34,8 @@ from experiments.evaluate import int_at_least, read_run_config
 from experiments.pictures import DPI, subpolicy_colour
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
 from mlsh_jax.config import ConfigError, RunConfig
-from mlsh_jax.networks import apply_stacked, select_subpolicy
 from mlsh_jax.normalization import normalize
+from mlsh_jax.rollout import subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, TrainerState, init_seeds
 
@@ -119,10 +119,7 @@ def _play(spec: MLSHSpec, sample: bool, agent: Agent, key: jax.Array):
                                cfg.normalize_observations)
             chosen = choose(spec.master.apply(agent.master.params, normed)[0], k_master)
         z = jnp.where(t % cfg.macro_duration == 0, chosen, z)
-        normed = normalize(agent.subpolicies.obs_stats, obs, cfg.observation_clip,
-                           cfg.normalize_observations)
-        dist, _ = select_subpolicy(apply_stacked(spec.subpolicy, agent.subpolicies.params,
-                                                 normed), z)
+        dist, _ = subpolicy_outputs(spec, agent.subpolicies, obs, z)
         obs, env_state, reward, done, _ = env.step(k_env, env_state, choose(dist, k_action),
                                                     agent.task)
         record = (env_state.pipeline_state, env_state.pipeline_state.q[:2], z, reward, alive)

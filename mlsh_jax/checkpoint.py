@@ -131,7 +131,7 @@ def transfer_subpolicies(source: pathlib.Path, subpolicies):
         obs_stats=jax.tree.map(lambda x: jax.ShapeDtypeStruct((seeds,) + x.shape[1:], x.dtype),
                                subpolicies.obs_stats))
     try:
-        loaded = load_subpolicies(source, template)
+        loaded = _restore_subpolicies(path, stored, template)
     except CheckpointError as error:
         raise CheckpointError(f"{where}: {error}") from None
     all_seeds = lambda x: jnp.broadcast_to(x, (target_seeds,) + x.shape[1:])
@@ -148,9 +148,15 @@ def load_subpolicies(workdir: pathlib.Path, template):
     if not path.exists():
         raise CheckpointError(f"no sub-policy checkpoint at {path}; train first with "
                               f"`python -m experiments.run --workdir {workdir}`")
-    state = flax.serialization.msgpack_restore(path.read_bytes())
+    return _restore_subpolicies(path, flax.serialization.msgpack_restore(path.read_bytes()),
+                                template)
+
+
+def _restore_subpolicies(path: pathlib.Path, stored: dict, template):
+    """The export `stored` (read from `path`) in the structure of `template`, or explain what
+    differs."""
     expected = flax.serialization.to_state_dict(template)
-    mismatch = describe_mismatch(_leaf_shapes(expected), _leaf_shapes(state))
+    mismatch = describe_mismatch(_leaf_shapes(expected), _leaf_shapes(stored))
     if mismatch:
         raise CheckpointError(f"{path} does not fit this config: {mismatch}")
-    return flax.serialization.from_state_dict(template, state)
+    return flax.serialization.from_state_dict(template, stored)

@@ -22,10 +22,11 @@ def _positive_finite(x: float) -> bool:
 
 
 def test_env_only_and_flat_training_give_positive_finite_steps_per_second():
-    env_compile, env_sps = sps.env_only(TINY, repeats=1)
-    flat_compile, flat_sps = sps.training(sps.flat_config(TINY), updates=1, repeats=1)
-    assert _positive_finite(env_sps) and _positive_finite(flat_sps)
-    assert env_compile > 0 and flat_compile > 0
+    programs = dict(env=sps.compile_env_only(TINY),
+                    flat=sps.compile_training(sps.flat_config(TINY), updates=1))
+    rates = sps.steps_per_second(programs, rounds=1)
+    assert _positive_finite(rates["env"][0]) and _positive_finite(rates["flat"][0])
+    assert programs["env"].compile_seconds > 0 and programs["flat"].compile_seconds > 0
 
 
 def test_row_ratios_are_the_quotients_of_the_printed_throughputs():

@@ -14,10 +14,7 @@ import pytest
 
 import envs
 from experiments import render
-from experiments.config_cli import load_config_file
-from mlsh_jax.checkpoint import load_subpolicies
-from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import init_seeds
+from experiments.evaluate import load_run
 from tests.test_cli import cli
 
 SHRINK = ["--config.num_slots=2", "--config.envs_per_slot=2", "--config.rollout_steps=20",
@@ -28,13 +25,6 @@ SHRINK = ["--config.num_slots=2", "--config.envs_per_slot=2", "--config.rollout_
 
 def records(workdir):
     return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-
-
-def exported_subpolicies(workdir, name, *overrides):
-    from experiments.config_cli import apply_overrides
-    config = apply_overrides(load_config_file(name), [o.removeprefix("--config.")
-                                                      for o in overrides])
-    return load_subpolicies(workdir, init_seeds(MLSHSpec.build(config)).subpolicies)
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +54,8 @@ def test_obstacle_course_starts_from_twowalk_subpolicies_and_can_keep_them_froze
                  str(tmp_path), *SHRINK, *frozen, f"--config.init_subpolicies_from={source}")
     assert result.returncode == 0, result.stderr
     assert f"sub-policies initialised from {source}" in result.stdout
-    twowalk_phi = exported_subpolicies(source, "twowalk", *SHRINK)
-    course_phi = exported_subpolicies(tmp_path, "ant_obstacle_course", *SHRINK, *frozen)
+    _, twowalk_phi = load_run(source)
+    _, course_phi = load_run(tmp_path)
     for transferred, trained in zip(jax.tree.leaves(course_phi.params),
                                     jax.tree.leaves(twowalk_phi.params)):
         np.testing.assert_array_equal(transferred[:, :2], trained)  # K=2 of the K=3

@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from mlsh_jax.checkpoint import CheckpointError, load_subpolicies, save_subpolicies, \
-    transfer_subpolicies
+from experiments.evaluate import load_run
+from mlsh_jax.checkpoint import CheckpointError, save_subpolicies, transfer_subpolicies
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds
@@ -21,16 +21,11 @@ SOURCE = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duratio
                    sub_ppo=PPOConfig(epochs=2, num_minibatches=1, learning_rate=1e-2))
 
 
-def exported(workdir, config):
-    state = init_seeds(MLSHSpec.build(config))
-    return load_subpolicies(workdir, state.subpolicies)
-
-
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("source")
     train(SOURCE, workdir, log=lambda _: None)
-    return workdir, exported(workdir, SOURCE)
+    return workdir, load_run(workdir)[1]
 
 
 def test_transferred_subpolicies_replace_the_first_k_keeping_the_rest_and_adam_fresh(
