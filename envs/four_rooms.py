@@ -62,7 +62,9 @@ def cell_index(row: int, col: int) -> int:
     return _INDEX[(row, col)]
 
 
-FIXED_START = cell_index(1, 1)  # top-left corner of the top-left room
+TOP_LEFT = cell_index(1, 1)
+"""The top-left room's corner, the fixed start of experiments/configs/four_rooms.py (the
+paper's agent "starts at a specific spot")."""
 
 
 @flax.struct.dataclass
@@ -82,16 +84,17 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
     moves in one of the other three directions instead, uniformly.
 
     Reward 1 and the episode ends on the step after which the agent is on the goal cell
-    (also when it stays there by bumping into a wall: with `random_start=False` and the goal
-    at the fixed start, the first such step pays). Otherwise reward 0 until `episode_length`.
+    (also when it stays there by bumping into a wall: with the goal at a fixed `start_cell`,
+    the first such step pays). Otherwise reward 0 until `episode_length`.
     Observation "onehot": one-hot of the agent's cell over the 104 free cells; "coords":
     (row, col) / 12. The goal is never observed.
     """
 
     episode_length: int = 100
     slip_probability: float = 1 / 3
-    random_start: bool = True
-    """Start on a uniform free cell other than the goal; else on FIXED_START, cell (1, 1)."""
+    start_cell: int | None = None
+    """Free-cell index every episode starts on (e.g. TOP_LEFT, as in the paper); None: a
+    uniform free cell other than the goal."""
     goal_cells: tuple[int, ...] | None = None
     """Free-cell indices the task's goal is drawn from, uniformly; None means every free cell."""
     observation: Literal["onehot", "coords"] = "onehot"
@@ -102,8 +105,11 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
         p = self.slip_probability
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
             raise ValueError(f"slip_probability={p!r}: must be a number in [0, 1]")
-        if not isinstance(self.random_start, bool):
-            raise ValueError(f"random_start={self.random_start!r}: must be True or False")
+        start = self.start_cell
+        if start is not None and not (isinstance(start, int) and not isinstance(start, bool)
+                                      and 0 <= start < NUM_CELLS):
+            raise ValueError(f"start_cell={start!r}: must be None (random start) or a free-cell "
+                             f"index in [0, {NUM_CELLS})")
         if self.goal_cells is not None:
             # Normalised to a tuple so that the env stays hashable (a jit static argument).
             object.__setattr__(self, "goal_cells", _validate_goal_cells(self.goal_cells))
@@ -123,11 +129,11 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
         return FourRoomsTask(jax.random.choice(key, jnp.asarray(cells, jnp.int32)))
 
     def reset(self, key: jax.Array, task: FourRoomsTask) -> tuple[jax.Array, FourRoomsState]:
-        if self.random_start:
+        if self.start_cell is None:
             other = jax.random.randint(key, (), 0, NUM_CELLS - 1, jnp.int32)
             cell = other + (other >= task.goal)  # skip the goal: uniform over the other cells
         else:
-            cell = jnp.int32(FIXED_START)
+            cell = jnp.int32(self.start_cell)
         state = FourRoomsState(cell, jnp.int32(0))
         return self._observation(state), state
 

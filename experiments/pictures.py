@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from numpy.typing import ArrayLike
 
+import envs
 from envs import four_rooms as rooms
 from envs import point_geometry as geo
 from experiments.config_cli import error_exit
@@ -167,6 +168,7 @@ class RoomsPolicy:
     goal: int              # free-cell index of the master's goal
     choice: np.ndarray     # [C] sub-policy the master picks (argmax of its logits)
     greedy: np.ndarray     # [K, C] each sub-policy's most likely action
+    start: int | None = None  # free-cell index every episode starts on (None: random starts)
 
 
 def cell_observations(spec: MLSHSpec) -> jax.Array:
@@ -210,7 +212,8 @@ def rooms_policy(config: RunConfig, subpolicies: Learner, goal: int, *, updates:
                  seed: int) -> RoomsPolicy:
     """Everything a Four Rooms picture shows, for a master trained on `goal`."""
     spec, master = train_master(config, subpolicies, goal, updates=updates, seed=seed)
-    return RoomsPolicy(goal, master_choices(spec, master), greedy_actions(spec, subpolicies))
+    return RoomsPolicy(goal, master_choices(spec, master), greedy_actions(spec, subpolicies),
+                       envs.make(config.env, **config.env_options).start_cell)
 
 
 def rooms_image(cell_colours: np.ndarray) -> np.ndarray:
@@ -223,7 +226,7 @@ def rooms_image(cell_colours: np.ndarray) -> np.ndarray:
 
 def draw_four_rooms(policy: RoomsPolicy, path: pathlib.Path, dpi: int = DPI) -> None:
     """The master's choice per cell (colour = sub-policy), then one arrow panel per sub-policy
-    in that sub-policy's colour; the star is the master's goal."""
+    in that sub-policy's colour; the star is the master's goal, the square the fixed start."""
     count = len(policy.greedy)
     fig = Figure(figsize=(2.2 * (count + 1), 2.4))
     axes = fig.subplots(1, count + 1, squeeze=False)[0]
@@ -241,6 +244,10 @@ def draw_four_rooms(policy: RoomsPolicy, path: pathlib.Path, dpi: int = DPI) -> 
     for ax in axes:
         ax.plot(goal_col, goal_row, marker="*", markersize=12, color="white",
                 markeredgecolor="black")
+        if policy.start is not None:
+            start_row, start_col = rooms.FREE_CELLS[policy.start]
+            ax.plot(start_col, start_row, marker="s", markersize=7, color="white",
+                    markeredgecolor="black")
         ax.set(xticks=[], yticks=[])
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)

@@ -136,6 +136,9 @@ class RunConfig:
     episode_length: int = 0
     """Most steps per episode; 0: the env's default (e.g. 50 for moving_bandits, 1000 for
     twowalk)."""
+    start_cell: int = -1
+    """Four Rooms: the free cell every episode starts on (`envs.four_rooms.TOP_LEFT` = 0 is the
+    paper's fixed start); -1: the env's default, a random cell other than the goal."""
     algorithm: Algorithm = "mlsh"
     """mlsh; mlsh_no_warmup (every update of a task also trains phi: W=0, U=W+U); shared (one
     flat policy trained on all tasks, fine-tuned per new task at meta-test); scratch (no
@@ -210,6 +213,9 @@ class RunConfig:
         _require(isinstance(self.episode_length, int) and not isinstance(
             self.episode_length, bool) and self.episode_length >= 0, "episode_length",
             self.episode_length, "must be an integer >= 0 (0: the env's default)")
+        _require(isinstance(self.start_cell, int) and not isinstance(self.start_cell, bool)
+                 and self.start_cell >= -1, "start_cell", self.start_cell,
+                 "must be an integer >= -1 (-1: the env's default)")
         self._check_env_options()
         _require(isinstance(self.init_subpolicies_from, str), "init_subpolicies_from",
                  self.init_subpolicies_from, "must be a path (empty: random start)")
@@ -259,7 +265,10 @@ class RunConfig:
     def env_options(self) -> dict[str, object]:
         """The env settings this config overrides (`envs.make(env, **env_options)`)."""
         options = {"backend": self.backend, "episode_length": self.episode_length}
-        return {name: value for name, value in options.items() if value}
+        options = {name: value for name, value in options.items() if value}
+        if self.start_cell >= 0:
+            options["start_cell"] = self.start_cell
+        return options
 
     def _check_num_devices(self) -> None:
         """Whether that many devices exist is checked when training starts

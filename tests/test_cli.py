@@ -53,6 +53,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -
     (["--config.env=twowalk", "--config.backend=warp"],
      ["backend='warp'", "mjx, spring, positional, generalized"]),
     (["--config.episode_length=-5"], ["episode_length=-5", ">= 0"]),
+    (["--config.start_cell=-2"], ["start_cell=-2", ">= -1"]),
+    (["--config.start_cell=0"], ["start_cell=0", "'moving_bandits' has no such option"]),
+    (["--config.env=four_rooms", "--config.start_cell=104"], ["start_cell=104", "[0, 104)"]),
     pytest.param(["--config.wandb_project=mine"], ["wandb_project='mine'", "pip install wandb"],
                  marks=pytest.mark.skipif(importlib.util.find_spec("wandb") is not None,
                                           reason="wandb is installed here")),
@@ -119,7 +122,7 @@ def test_overrides_are_validated_together_not_one_by_one():
     ("master_ppo.gamma=2", "master_ppo.gamma=2.0: must be a number in [0, 1]"),
     ("network=64", "'network' is a group"),
     ("num_slots", "expected key=value"),
-    ("foo=1", "unknown key 'foo'; valid keys: env, backend, episode_length, algorithm"),
+    ("foo=1", "unknown key 'foo'; valid keys: env, backend, episode_length, start_cell, algorithm"),
 ])
 def test_bad_override_message_names_key_and_value(override, message):
     with pytest.raises(ConfigError) as error:
@@ -164,6 +167,14 @@ def test_env_options_reach_the_env_and_are_checked_against_it():
                                                   episode_length=300))
     assert make_env(config).backend == "mjx" and make_env(config).episode_length == 300
     assert make_env(load_config_file("twowalk")).backend == "spring"
+
+
+def test_start_cell_fixes_the_four_rooms_start_and_minus_one_keeps_random_starts():
+    from envs.four_rooms import TOP_LEFT, cell_index
+    corner = cell_index(11, 11)
+    assert make_env(RunConfig(env="four_rooms", start_cell=corner)).start_cell == corner
+    assert make_env(RunConfig(env="four_rooms")).start_cell is None
+    assert make_env(load_config_file("four_rooms")).start_cell == TOP_LEFT
 
 
 def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
