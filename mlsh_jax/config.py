@@ -17,6 +17,8 @@ import envs
 
 Algorithm = Literal["mlsh", "mlsh_no_warmup", "shared", "scratch"]
 HIERARCHICAL_ALGORITHMS = ("mlsh", "mlsh_no_warmup")
+ENV_OPTIONS_UNSET = {"backend": "", "episode_length": 0, "start_cell": -1}
+"""RunConfig fields passed to the env as options, each with its value meaning "env default"."""
 
 
 class ConfigError(ValueError):
@@ -264,11 +266,8 @@ class RunConfig:
     @property
     def env_options(self) -> dict[str, object]:
         """The env settings this config overrides (`envs.make(env, **env_options)`)."""
-        options = {"backend": self.backend, "episode_length": self.episode_length}
-        options = {name: value for name, value in options.items() if value}
-        if self.start_cell >= 0:
-            options["start_cell"] = self.start_cell
-        return options
+        return {name: getattr(self, name) for name, unset in ENV_OPTIONS_UNSET.items()
+                if getattr(self, name) != unset}
 
     def _check_num_devices(self) -> None:
         """Whether that many devices exist is checked when training starts

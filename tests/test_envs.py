@@ -270,23 +270,15 @@ def test_four_rooms_time_limit_ends_the_episode_at_step_100():
 
 
 def random_walk_success(env: FourRooms, episodes: int) -> np.ndarray:
-    """[104] share of uniformly random 100-step episodes that reach each goal cell."""
+    """[104] share of uniformly random episodes that reach each goal cell (a reward is paid
+    only on reaching the goal, which ends the episode)."""
 
     def reached(key, goal):
         task = FourRoomsTask(goal)
-        k_reset, k_walk = jax.random.split(key)
-        _, state = env.reset(k_reset, task)
-
-        def step(carry, k):
-            state, done = carry
-            k_action, k_env = jax.random.split(k)
-            _, state, _, ended, _ = env.step(k_env, state, jax.random.randint(k_action, (), 0, 4),
-                                             task)
-            return (state, done | (ended & (state.cell == goal))), None
-
-        (_, done), _ = jax.lax.scan(step, (state, jnp.bool_(False)),
-                                    jax.random.split(k_walk, env.episode_length))
-        return done
+        k_reset, k_actions, k_run = jax.random.split(key, 3)
+        actions = jax.random.randint(k_actions, (env.episode_length,), 0, 4)
+        rewards = run(env, k_run, env.reset(k_reset, task)[1], task, actions)[2]
+        return rewards.any()
 
     goals = jnp.arange(fr.NUM_CELLS, dtype=jnp.int32)
     keys = jax.random.split(KEY, (fr.NUM_CELLS, episodes))
