@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Literal
 
 import flax.struct
 import jax
@@ -83,9 +83,11 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
     """Actions: 0 up, 1 down, 2 left, 3 right; with probability `slip_probability` the agent
     moves in one of the other three directions instead, uniformly.
 
-    Reward 1 and the episode ends on the step after which the agent is on the goal cell
-    (also when it stays there by bumping into a wall: with the goal at a fixed `start_cell`,
-    the first such step pays). Otherwise reward 0 until `episode_length`.
+    With `goal_ends_episode` (the default), reward 1 and the episode ends on the step after
+    which the agent is on the goal cell (also when it stays there by bumping into a wall: with
+    the goal at a fixed `start_cell`, the first such step pays); otherwise reward 0 until
+    `episode_length`. Without it (the original code's Fourrooms), every step after which the
+    agent is on the goal pays 1 and every episode lasts `episode_length` steps.
     Observation "onehot": one-hot of the agent's cell over the 104 free cells; "coords":
     (row, col) / 12. The goal is never observed.
     """
@@ -98,7 +100,9 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
     goal_cells: tuple[int, ...] | None = None
     """Free-cell indices the task's goal is drawn from, uniformly; None means every free cell."""
     observation: Literal["onehot", "coords"] = "onehot"
-    terminates_early: ClassVar[bool] = True
+    goal_ends_episode: bool = True
+    """False: the goal pays 1 on every step spent there and episodes run their full length, so
+    a task with a near goal no longer supplies many short rewarded episodes per rollout."""
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)
@@ -115,6 +119,13 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
             object.__setattr__(self, "goal_cells", _validate_goal_cells(self.goal_cells))
         if self.observation not in ("onehot", "coords"):
             raise ValueError(f"observation={self.observation!r}: must be 'onehot' or 'coords'")
+        if not isinstance(self.goal_ends_episode, bool):
+            raise ValueError(f"goal_ends_episode={self.goal_ends_episode!r}: must be true or "
+                             f"false")
+
+    @property
+    def terminates_early(self) -> bool:
+        return self.goal_ends_episode
 
     @property
     def observation_size(self) -> int:
@@ -144,7 +155,7 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
         cell = jnp.asarray(_NEXT_CELL)[state.cell, direction]
         at_goal = cell == task.goal
         state = FourRoomsState(cell, state.t + 1)
-        done = at_goal | (state.t >= self.episode_length)
+        done = (at_goal & self.goal_ends_episode) | (state.t >= self.episode_length)
         return self._observation(state), state, at_goal.astype(jnp.float32), done, {}
 
     def _observation(self, state: FourRoomsState) -> jax.Array:

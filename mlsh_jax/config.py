@@ -17,7 +17,8 @@ import envs
 
 Algorithm = Literal["mlsh", "mlsh_no_warmup", "shared", "scratch"]
 HIERARCHICAL_ALGORITHMS = ("mlsh", "mlsh_no_warmup")
-ENV_OPTIONS_UNSET = {"backend": "", "episode_length": 0, "start_cell": -1}
+ENV_OPTIONS_UNSET = {"backend": "", "episode_length": 0, "start_cell": -1,
+                     "goal_ends_episode": True}
 """RunConfig fields passed to the env as options, each with its value meaning "env default"."""
 
 
@@ -141,6 +142,9 @@ class RunConfig:
     start_cell: int = -1
     """Four Rooms: the free cell every episode starts on (`envs.four_rooms.TOP_LEFT` = 0 is the
     paper's fixed start); -1: the env's default, a random cell other than the goal."""
+    goal_ends_episode: bool = True
+    """Four Rooms: reaching the goal pays 1 and ends the episode; false: every step on the goal
+    pays 1 and episodes last their full length (the original code's reward)."""
     algorithm: Algorithm = "mlsh"
     """mlsh; mlsh_no_warmup (every update of a task also trains phi: W=0, U=W+U); shared (one
     flat policy trained on all tasks, fine-tuned per new task at meta-test); scratch (no
@@ -218,6 +222,8 @@ class RunConfig:
         _require(isinstance(self.start_cell, int) and not isinstance(self.start_cell, bool)
                  and self.start_cell >= -1, "start_cell", self.start_cell,
                  "must be an integer >= -1 (-1: the env's default)")
+        _require(isinstance(self.goal_ends_episode, bool), "goal_ends_episode",
+                 self.goal_ends_episode, "must be true or false")
         self._check_env_options()
         _require(isinstance(self.init_subpolicies_from, str), "init_subpolicies_from",
                  self.init_subpolicies_from, "must be a path (empty: random start)")

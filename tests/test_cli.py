@@ -56,6 +56,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -
     (["--config.start_cell=-2"], ["start_cell=-2", ">= -1"]),
     (["--config.start_cell=0"], ["start_cell=0", "'moving_bandits' has no such option"]),
     (["--config.env=four_rooms", "--config.start_cell=104"], ["start_cell=104", "[0, 104)"]),
+    (["--config.goal_ends_episode=false"],
+     ["goal_ends_episode=False", "'moving_bandits' has no such option"]),
     pytest.param(["--config.wandb_project=mine"], ["wandb_project='mine'", "pip install wandb"],
                  marks=pytest.mark.skipif(importlib.util.find_spec("wandb") is not None,
                                           reason="wandb is installed here")),
@@ -122,7 +124,8 @@ def test_overrides_are_validated_together_not_one_by_one():
     ("master_ppo.gamma=2", "master_ppo.gamma=2.0: must be a number in [0, 1]"),
     ("network=64", "'network' is a group"),
     ("num_slots", "expected key=value"),
-    ("foo=1", "unknown key 'foo'; valid keys: env, backend, episode_length, start_cell, algorithm"),
+    ("foo=1", "unknown key 'foo'; valid keys: env, backend, episode_length, start_cell, "
+              "goal_ends_episode, algorithm"),
 ])
 def test_bad_override_message_names_key_and_value(override, message):
     with pytest.raises(ConfigError) as error:
@@ -175,6 +178,11 @@ def test_start_cell_fixes_the_four_rooms_start_and_minus_one_keeps_random_starts
     assert make_env(RunConfig(env="four_rooms", start_cell=corner)).start_cell == corner
     assert make_env(RunConfig(env="four_rooms")).start_cell is None
     assert make_env(load_config_file("four_rooms")).start_cell == TOP_LEFT
+
+
+def test_goal_ends_episode_false_reaches_four_rooms_and_true_keeps_its_default():
+    assert not make_env(RunConfig(env="four_rooms", goal_ends_episode=False)).terminates_early
+    assert make_env(RunConfig(env="four_rooms")).terminates_early
 
 
 def test_tiny_run_trains_logs_and_meta_tests(tmp_path):

@@ -224,6 +224,19 @@ def test_four_rooms_reaching_the_goal_pays_one_and_ends_the_episode():
     assert env.terminates_early
 
 
+def test_four_rooms_without_goal_ends_episode_pays_every_step_on_the_goal_for_the_full_episode():
+    env = FourRooms(slip_probability=0.0, goal_ends_episode=False, episode_length=6)
+    assert not env.terminates_early
+    goal = fr_task(1, 2)
+    state, rewards, dones = fr_state(1, 1, t=0), [], []
+    for action in (RIGHT, UP, UP, LEFT, RIGHT, UP):  # on, stay (wall), stay, off, on, stay
+        _, state, reward, done, _ = env.step(KEY, state, jnp.int32(action), goal)
+        rewards.append(float(reward))
+        dones.append(bool(done))
+    assert rewards == [1.0, 1.0, 1.0, 0.0, 1.0, 1.0]
+    assert dones == [False] * 5 + [True]
+
+
 def test_four_rooms_fixed_start_on_the_goal_pays_on_the_first_step_that_stays_there():
     env = FourRooms(slip_probability=0.0, start_cell=fr.TOP_LEFT, goal_cells=(fr.TOP_LEFT,))
     task = env.sample_task(KEY)
@@ -504,7 +517,7 @@ def test_unknown_argument_names_it_and_lists_the_accepted_ones():
     with pytest.raises(ValueError, match=only_episode_length):
         envs.make("moving_bandits", slip_probability=0.1)
     with pytest.raises(ValueError, match="'goal'.*accepted: episode_length, slip_probability, "
-                       "start_cell, goal_cells, observation"):
+                       "start_cell, goal_cells, observation, goal_ends_episode"):
         envs.make("four_rooms", goal=3)
 
 
@@ -520,7 +533,8 @@ def test_unknown_argument_names_it_and_lists_the_accepted_ones():
      ("four_rooms", {"goal_cells": (3, 3)}, r"goal_cells=\(3, 3\).*distinct"),
      ("four_rooms", {"observation": "pixels"}, "observation='pixels': must be 'onehot' or"),
      ("four_rooms", {"start_cell": True}, r"start_cell=True: must be None \(random start\)"),
-     ("four_rooms", {"start_cell": 104}, r"start_cell=104: .*index in \[0, 104\)")],
+     ("four_rooms", {"start_cell": 104}, r"start_cell=104: .*index in \[0, 104\)"),
+     ("four_rooms", {"goal_ends_episode": 0}, "goal_ends_episode=0: must be true or false")],
 )
 def test_invalid_argument_values_are_rejected_with_the_value_and_the_allowed_range(
     name, kwargs, message
