@@ -27,7 +27,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from numpy.typing import ArrayLike
 
-import envs
 from envs import four_rooms as rooms
 from envs import point_geometry as geo
 from experiments.config_cli import error_exit
@@ -213,7 +212,7 @@ def rooms_policy(config: RunConfig, subpolicies: Learner, goal: int, *, updates:
     """Everything a Four Rooms picture shows, for a master trained on `goal`."""
     spec, master = train_master(config, subpolicies, goal, updates=updates, seed=seed)
     return RoomsPolicy(goal, master_choices(spec, master), greedy_actions(spec, subpolicies),
-                       envs.make(config.env, **config.env_options).start_cell)
+                       config.make_env().start_cell)
 
 
 def rooms_image(cell_colours: np.ndarray) -> np.ndarray:

@@ -27,7 +27,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-import envs
 from envs.brax_tasks import AntObstacleCourse, TwoWalk, AntAmongWalls
 from experiments.config_cli import error_exit
 from experiments.evaluate import int_at_least, read_run_config
@@ -104,7 +103,7 @@ def pick_agent(state: TrainerState, seed_index: int, slot: int | None) -> Agent:
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _play(spec: MLSHSpec, sample: bool, agent: Agent, key: jax.Array):
-    cfg, env = spec.config, envs.make(spec.config.env, **spec.config.env_options)
+    cfg, env = spec.config, spec.config.make_env()
 
     def choose(dist, key):
         return dist.sample(key) if sample else dist.mode()
@@ -207,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         agent = pick_agent(state, args.seed_index, args.slot)
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
-    env = envs.make(config.env, **config.env_options)
+    env = config.make_env()
     episode = play_episode(config, agent, jax.random.PRNGKey(args.seed), args.sample)
     summary = (f"{config.env}, slot {agent.slot} (task type "
                f"{int(env.task_type(agent.task))}): {episode.length} steps, return "

@@ -265,7 +265,7 @@ class RunConfig:
             _require(name in accepted, name, getattr(self, name),
                      f"env {self.env!r} has no such option (it accepts: {', '.join(accepted)})")
         try:
-            envs.make(self.env, **self.env_options)
+            self.make_env()
         except ValueError as error:
             raise ConfigError(f"env {self.env!r}: {error}") from None
 
@@ -274,6 +274,10 @@ class RunConfig:
         """The env settings this config overrides (`envs.make(env, **env_options)`)."""
         return {name: getattr(self, name) for name, unset in ENV_OPTIONS_UNSET.items()
                 if getattr(self, name) != unset}
+
+    def make_env(self) -> envs.base.Environment:
+        """The environment this config runs on, with its options, without training wrappers."""
+        return envs.make(self.env, **self.env_options)
 
     def _check_num_devices(self) -> None:
         """Whether that many devices exist is checked when training starts

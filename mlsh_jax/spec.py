@@ -63,7 +63,7 @@ class MLSHSpec:
     @classmethod
     def build(cls, config: RunConfig) -> "MLSHSpec":
         config = training_config(config)
-        raw_env = envs.make(config.env, **config.env_options)
+        raw_env = config.make_env()
         return cls(
             config=config,
             env=envs.base.wrap_for_training(raw_env),

@@ -149,7 +149,7 @@ def test_config_file_is_loaded_from_any_path(tmp_path):
 
 def test_shipped_configs_use_the_paper_k_n_w_u_and_episode_lengths():
     kwnu = {name: (c.num_subpolicies, c.macro_duration, c.warmup_updates, c.joint_updates,
-                   make_env(c).episode_length)
+                   c.make_env().episode_length)
             for name in ("moving_bandits", "four_rooms", "twowalk", "ant_maze",
                          "ant_obstacle_course", "walk_crawl")
             for c in [load_config_file(name)]}
@@ -159,30 +159,25 @@ def test_shipped_configs_use_the_paper_k_n_w_u_and_episode_lengths():
                     "walk_crawl": (2, 200, 20, 40, 1000)}
 
 
-def make_env(config: RunConfig):
-    import envs
-    return envs.make(config.env, **config.env_options)
-
-
 def test_env_options_reach_the_env_and_are_checked_against_it():
     config = apply_overrides(load_config_file("twowalk"), ["backend=mjx", "episode_length=300"])
-    assert make_env(config) == make_env(RunConfig(env="twowalk", backend="mjx",
-                                                  episode_length=300))
-    assert make_env(config).backend == "mjx" and make_env(config).episode_length == 300
-    assert make_env(load_config_file("twowalk")).backend == "spring"
+    assert config.make_env() == RunConfig(env="twowalk", backend="mjx",
+                                          episode_length=300).make_env()
+    assert config.make_env().backend == "mjx" and config.make_env().episode_length == 300
+    assert load_config_file("twowalk").make_env().backend == "spring"
 
 
 def test_start_cell_fixes_the_four_rooms_start_and_minus_one_keeps_random_starts():
     from envs.four_rooms import TOP_LEFT, cell_index
     corner = cell_index(11, 11)
-    assert make_env(RunConfig(env="four_rooms", start_cell=corner)).start_cell == corner
-    assert make_env(RunConfig(env="four_rooms")).start_cell is None
-    assert make_env(load_config_file("four_rooms")).start_cell == TOP_LEFT
+    assert RunConfig(env="four_rooms", start_cell=corner).make_env().start_cell == corner
+    assert RunConfig(env="four_rooms").make_env().start_cell is None
+    assert load_config_file("four_rooms").make_env().start_cell == TOP_LEFT
 
 
 def test_goal_ends_episode_false_reaches_four_rooms_and_true_keeps_its_default():
-    assert not make_env(RunConfig(env="four_rooms", goal_ends_episode=False)).terminates_early
-    assert make_env(RunConfig(env="four_rooms")).terminates_early
+    assert not RunConfig(env="four_rooms", goal_ends_episode=False).make_env().terminates_early
+    assert RunConfig(env="four_rooms").make_env().terminates_early
 
 
 def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
