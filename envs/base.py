@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import flax.struct
 import jax
@@ -41,9 +41,15 @@ class Environment(abc.ABC, Generic[TaskT, StateT]):
     """One environment, as pure functions of explicit (key, task, state).
 
     Every state carries a step counter `t`, and `step` itself returns done=True once `t`
-    reaches `episode_length`: the time limit is part of the environment and counts as a
-    termination, so learners need no separate truncation signal.
+    reaches `episode_length`. `done` marks every episode end; `info["truncated"]` marks the
+    ends where only a time limit that is not part of the task cut the episode short (a
+    locomotion task would go on): learners bootstrap from the final observation there, and not
+    at a termination (a fall, a goal reached, a finite-horizon task's last step). `truncates`
+    says statically whether that can happen, so learners skip the bootstrap work when not.
     """
+
+    truncates: ClassVar[bool] = False
+    """Whether the time limit truncates episodes (info["truncated"] can be true)."""
 
     @property
     @abc.abstractmethod
@@ -96,6 +102,14 @@ class Environment(abc.ABC, Generic[TaskT, StateT]):
         return ()
 
 
+def episode_end(terminated: jax.Array, time_up: jax.Array,
+                truncates: bool) -> tuple[jax.Array, Info]:
+    """(done, info) of a step: the time limit truncates (`truncates`) or terminates the
+    episode. A step that both terminates and reaches the time limit is a termination."""
+    truncated = time_up & ~terminated if truncates else jnp.zeros_like(time_up)
+    return terminated | time_up, {"truncated": truncated}
+
+
 def validate_episode_length(value: object) -> None:
     """Rejects episode lengths that would make the time limit meaningless."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -130,6 +144,10 @@ class Wrapper(Environment[TaskT, Any]):
         return self.env.terminates_early
 
     @property
+    def truncates(self) -> bool:  # type: ignore[override]
+        return self.env.truncates
+
+    @property
     def num_task_types(self) -> int:
         return self.env.num_task_types
 
@@ -157,9 +175,10 @@ class AutoReset(Wrapper[TaskT]):
     """Starts a new episode in the same step that ends one, so rollouts never stall.
 
     On done=True the returned obs and state are those of the new episode, while reward and
-    done are those of the step that ended the old one. The terminal observation is dropped:
-    time limits count as terminations, so nothing bootstraps from it. Both branches are
-    computed and selected, which keeps the step branch-free under `vmap`.
+    done are those of the step that ended the old one; the old episode's last observation is
+    `info["final_obs"]` (on every step, for static shapes), which learners bootstrap from at a
+    truncation. Both branches are computed and selected, which keeps the step branch-free
+    under `vmap`.
     """
 
     def step(
@@ -168,6 +187,7 @@ class AutoReset(Wrapper[TaskT]):
         step_key, reset_key = jax.random.split(key)
         obs, state, reward, done, info = self.env.step(step_key, state, action, task)
         reset_obs, reset_state = self.env.reset(reset_key, task)
+        info = {**info, "final_obs": obs}
         obs = jnp.where(done, reset_obs, obs)
         state = where_tree(done, reset_state, state)
         return obs, state, reward, done, info
@@ -214,6 +234,23 @@ class EpisodeStats(Wrapper[TaskT]):
         return obs, state, reward, done, info
 
 
-def wrap_for_training(env: Environment[TaskT, Any]) -> EpisodeStats[TaskT]:
-    """The standard stack for rollouts: auto-reset inside, episode statistics outside."""
+@dataclasses.dataclass(frozen=True)
+class ScaleReward(Wrapper[TaskT]):
+    """Multiplies every reward by `scale`: e.g. to check that learning does not depend on it."""
+
+    scale: float = 1.0
+
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array, task: TaskT
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, Info]:
+        obs, state, reward, done, info = self.env.step(key, state, action, task)
+        return obs, state, reward * jnp.float32(self.scale), done, info
+
+
+def wrap_for_training(env: Environment[TaskT, Any],
+                      reward_scale: float = 1.0) -> EpisodeStats[TaskT]:
+    """The standard stack for rollouts: auto-reset inside, episode statistics outside (of the
+    rewards the learners see, scaled when `reward_scale` is not 1)."""
+    if reward_scale != 1.0:
+        env = ScaleReward(env, reward_scale)
     return EpisodeStats(AutoReset(env))

@@ -6,6 +6,8 @@ the functional API of `envs.base`: the env is a frozen, hashable dataclass of st
 the Brax pipeline state travels in an explicit `BraxState`, and the hidden task is a pytree
 argument that is never observed: in twowalk and walk_crawl it changes only rewards and
 terminations, in ant_maze and ant_obstacle_course also where the (unobserved) walls stand.
+A fall terminates an episode; the time limit only truncates it (`info["truncated"]`: the
+walker could go on, so learners bootstrap from its last state, as Brax's PPO does).
 
 Brax (and MuJoCo/MJX behind it) is imported on first use of the physics, not when this module
 is imported, so `import envs` stays fast. The physics of each (system, backend) is built once
@@ -28,7 +30,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from envs.base import Box, Environment, Info, validate_episode_length
+from envs.base import Box, Environment, Info, episode_end, validate_episode_length
 
 BACKENDS = ("mjx", "spring", "positional", "generalized")
 DEFAULT_BACKEND = "spring"
@@ -154,6 +156,7 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
     ctrl_cost_weight: float = 0.5 * 0.01
     """Control cost per step is this times |a|^2 (a in [-1, 1]^8)."""
     terminates_early: ClassVar[bool] = True
+    truncates: ClassVar[bool] = True
 
     min_torso_z: ClassVar[float] = 0.2
     max_torso_z: ClassVar[float] = 1.0
@@ -226,8 +229,9 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
         pipeline_state = self.physics.pipeline_step(state.pipeline_state, action)
         reward, info = self.reward(state.pipeline_state.q, pipeline_state.q, action, task)
         state = BraxState(pipeline_state, state.t + 1)
-        done = self.fallen(pipeline_state.q) | (state.t >= self.episode_length)
-        return self.observation(pipeline_state), state, reward, done, info
+        done, ends = episode_end(self.fallen(pipeline_state.q), state.t >= self.episode_length,
+                                 self.truncates)
+        return self.observation(pipeline_state), state, reward, done, {**info, **ends}
 
 
 # --- Humanoid walk / crawl ------------------------------------------------------------------
@@ -282,6 +286,7 @@ class WalkCrawl(Environment[WalkCrawlTask, BraxState]):
     crawl_min_torso_z: float = 0.6
     """Crawl task: the episode ends when the torso drops below this height (walk: 1.0 m)."""
     terminates_early: ClassVar[bool] = True
+    truncates: ClassVar[bool] = True
 
     forward_reward_weight: ClassVar[float] = 1.25
     healthy_reward: ClassVar[float] = 5.0
@@ -385,8 +390,9 @@ class WalkCrawl(Environment[WalkCrawlTask, BraxState]):
         forward_velocity = (com_after[0] - com_before[0]) / physics.dt
         reward, info = self.reward(forward_velocity, pipeline_state.q, controls, task)
         state = BraxState(pipeline_state, state.t + 1)
-        done = self.fallen(pipeline_state.q, task) | (state.t >= self.episode_length)
-        return self.observation(pipeline_state, controls), state, reward, done, info
+        done, ends = episode_end(self.fallen(pipeline_state.q, task),
+                                 state.t >= self.episode_length, self.truncates)
+        return self.observation(pipeline_state, controls), state, reward, done, {**info, **ends}
 
 
 # --- Ant maze -------------------------------------------------------------------------------
@@ -476,6 +482,7 @@ class AntAmongWalls(Environment[AntMazeTask, BraxState]):
     backend: str = DEFAULT_BACKEND
     """Brax physics pipeline: one of BACKENDS."""
     terminates_early: ClassVar[bool] = True
+    truncates: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)
@@ -549,8 +556,9 @@ class AntAmongWalls(Environment[AntMazeTask, BraxState]):
         pipeline_state = self.layout_physics(task).pipeline_step(state.pipeline_state, action)
         reward, info = self.reward(state.pipeline_state.q, pipeline_state.q, action, task)
         state = BraxState(pipeline_state, state.t + 1)
-        done = self._walker.fallen(pipeline_state.q) | (state.t >= self.episode_length)
-        return self._walker.observation(pipeline_state), state, reward, done, info
+        done, ends = episode_end(self._walker.fallen(pipeline_state.q),
+                                 state.t >= self.episode_length, self.truncates)
+        return self._walker.observation(pipeline_state), state, reward, done, {**info, **ends}
 
 
 @dataclasses.dataclass(frozen=True)

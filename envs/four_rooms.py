@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.base import Discrete, Environment, Info, validate_episode_length
+from envs.base import Discrete, Environment, Info, episode_end, validate_episode_length
 
 LAYOUT = (
     "wwwwwwwwwwwww",
@@ -89,7 +89,8 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
     `episode_length`. Without it (the original code's Fourrooms), every step after which the
     agent is on the goal pays 1 and every episode lasts `episode_length` steps.
     Observation "onehot": one-hot of the agent's cell over the 104 free cells; "coords":
-    (row, col) / 12. The goal is never observed.
+    (row, col) / 12. The goal is never observed. The time limit is part of the task (the
+    paper's: reach the goal within `episode_length` steps), so it is a termination.
     """
 
     episode_length: int = 100
@@ -155,8 +156,9 @@ class FourRooms(Environment[FourRoomsTask, FourRoomsState]):
         cell = jnp.asarray(_NEXT_CELL)[state.cell, direction]
         at_goal = cell == task.goal
         state = FourRoomsState(cell, state.t + 1)
-        done = (at_goal & self.goal_ends_episode) | (state.t >= self.episode_length)
-        return self._observation(state), state, at_goal.astype(jnp.float32), done, {}
+        done, info = episode_end(at_goal & self.goal_ends_episode,
+                                 state.t >= self.episode_length, self.truncates)
+        return self._observation(state), state, at_goal.astype(jnp.float32), done, info
 
     def _observation(self, state: FourRoomsState) -> jax.Array:
         if self.observation == "onehot":

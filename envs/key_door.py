@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from envs import point_geometry as geo
-from envs.base import Discrete, Environment, Info, validate_episode_length
+from envs.base import Discrete, Environment, Info, episode_end, validate_episode_length
 
 
 @flax.struct.dataclass
@@ -36,7 +36,8 @@ class KeyDoor(Environment[KeyDoorTask, KeyDoorState]):
     After each move, the agent picks up the key if within 50 units of it (also on the first
     step when it starts there: an episode always starts without the key), then gets reward 1
     if it has the key and is within 50 units of the correct door. Observation:
-    (agent xy, key xy, door 0 xy, door 1 xy) / 400 and has_key as 0/1.
+    (agent xy, key xy, door 0 xy, door 1 xy) / 400 and has_key as 0/1. The time limit is
+    part of the task, as in Moving Bandits: a termination.
     """
 
     episode_length: int = 100
@@ -78,7 +79,8 @@ class KeyDoor(Environment[KeyDoorTask, KeyDoorState]):
         at_door = geo.within_radius(agent, state.doors[task.correct_door])
         reward = (has_key & at_door).astype(jnp.float32)
         state = KeyDoorState(agent, state.key_position, state.doors, has_key, state.t + 1)
-        return _observation(state), state, reward, state.t >= self.episode_length, {}
+        done, info = episode_end(jnp.bool_(False), state.t >= self.episode_length, self.truncates)
+        return _observation(state), state, reward, done, info
 
 
 def _observation(state: KeyDoorState) -> jax.Array:

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from envs import point_geometry as geo
-from envs.base import Discrete, Environment, Info, validate_episode_length
+from envs.base import Discrete, Environment, Info, episode_end, validate_episode_length
 
 
 @flax.struct.dataclass
@@ -32,7 +32,9 @@ class MovingBandits(Environment[MovingBanditsTask, MovingBanditsState]):
     """Actions: 0 stay, 1 +x, 2 -x, 3 +y, 4 -y (20 units; clipped to the [0, 400]² arena).
 
     Reward 1 on each step that ends within 50 units of the correct goal. Observation:
-    (agent xy, goal 0 xy, goal 1 xy) / 400; the task is not in it.
+    (agent xy, goal 0 xy, goal 1 xy) / 400; the task is not in it. The time limit is part of
+    the task, a termination: the goals are redrawn each episode, and the return counts what
+    one episode's 50 steps collect (nothing after the end depends on the last state).
     """
 
     episode_length: int = 50
@@ -71,7 +73,8 @@ class MovingBandits(Environment[MovingBanditsTask, MovingBanditsState]):
         agent = geo.move(state.agent, action)
         reward = geo.within_radius(agent, state.goals[task.correct_goal]).astype(jnp.float32)
         state = MovingBanditsState(agent, state.goals, state.t + 1)
-        return _observation(state), state, reward, state.t >= self.episode_length, {}
+        done, info = episode_end(jnp.bool_(False), state.t >= self.episode_length, self.truncates)
+        return _observation(state), state, reward, done, info
 
 
 def _observation(state: MovingBanditsState) -> jax.Array:

@@ -104,8 +104,8 @@ def save_subpolicies(workdir: pathlib.Path, subpolicies) -> pathlib.Path:
 
 
 def transfer_subpolicies(source: pathlib.Path, subpolicies):
-    """`subpolicies` (a fresh [seeds, K, ...] learner) with the parameters and observation
-    statistics saved by the run in `source`; their Adam state stays fresh.
+    """`subpolicies` (a fresh [seeds, K, ...] learner) with the parameters, observation and
+    return statistics saved by the run in `source`; their Adam state stays fresh.
 
     Seed r takes the source's seed r, or every seed the source's only one. A source with fewer
     sub-policies fills the first ones (the rest keep their random start), so K=2 Twowalk skills
@@ -128,6 +128,7 @@ def transfer_subpolicies(source: pathlib.Path, subpolicies):
     template = subpolicies.replace(
         params=jax.tree.map(per_k, subpolicies.params),
         opt_state=jax.tree.map(per_k, subpolicies.opt_state),
+        return_stats=jax.tree.map(per_k, subpolicies.return_stats),
         obs_stats=jax.tree.map(lambda x: jax.ShapeDtypeStruct((seeds,) + x.shape[1:], x.dtype),
                                subpolicies.obs_stats))
     try:
@@ -135,10 +136,11 @@ def transfer_subpolicies(source: pathlib.Path, subpolicies):
     except CheckpointError as error:
         raise CheckpointError(f"{where}: {error}") from None
     all_seeds = lambda x: jnp.broadcast_to(x, (target_seeds,) + x.shape[1:])
-    params = jax.tree.map(lambda new, old: old.at[:, :source_k].set(all_seeds(new)),
-                          loaded.params, subpolicies.params)
-    return subpolicies.replace(params=params, obs_stats=jax.tree.map(all_seeds,
-                                                                     loaded.obs_stats))
+    first_k = lambda new, old: old.at[:, :source_k].set(all_seeds(new))
+    return subpolicies.replace(
+        params=jax.tree.map(first_k, loaded.params, subpolicies.params),
+        return_stats=jax.tree.map(first_k, loaded.return_stats, subpolicies.return_stats),
+        obs_stats=jax.tree.map(all_seeds, loaded.obs_stats))
 
 
 def load_subpolicies(workdir: pathlib.Path, template):

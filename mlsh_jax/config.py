@@ -88,15 +88,18 @@ class PPOConfig:
     clip_epsilon: float = 0.2
     """PPO ratio clip."""
     clip_value_loss: bool = False
-    """Clip the value prediction around the rollout's value by clip_epsilon, as the original
-    did. Off by default: with unnormalised returns (tens per episode) it limits each critic to
-    moving 0.2 per update, and a master has only W+U updates to learn its critic."""
+    """Clip the value prediction around the rollout's value by clip_epsilon (on the critic's
+    scale: normalised when normalize_returns), as the original did. Off by default: it limits
+    each critic's move per update, and a master has only W+U updates to learn its critic."""
     value_coef: float = 1.0
     """Weight of the critic loss (actor and critic are separate networks)."""
     entropy_coef: float = 0.0
     """Entropy bonus weight (the original used 0)."""
     max_grad_norm: float = 0.5
-    """Global-norm gradient clip per network."""
+    """Global-norm clip of the actor's gradient and, apart, of the critic's."""
+    normalize_returns: bool = True
+    """The critic learns value targets normalised by running statistics of the returns, so
+    that learning does not depend on the reward's scale (values in GAE are scaled back)."""
     gamma: float = 0.99
     """Discount per transition (per macro-action for the master)."""
     gae_lambda: float = 0.98
@@ -114,6 +117,8 @@ class PPOConfig:
         _require(isinstance(self.entropy_coef, (int, float)) and self.entropy_coef >= 0,
                  "entropy_coef", self.entropy_coef, "must be a number >= 0")
         _require_positive_float("max_grad_norm", self.max_grad_norm)
+        _require(isinstance(self.normalize_returns, bool), "normalize_returns",
+                 self.normalize_returns, "must be true or false")
         _require_fraction("gamma", self.gamma)
         _require_fraction("gae_lambda", self.gae_lambda)
 
@@ -145,6 +150,10 @@ class RunConfig:
     goal_ends_episode: bool = True
     """Four Rooms: reaching the goal pays 1 and ends the episode; false: every step on the goal
     pays 1 and episodes last their full length (the original code's reward)."""
+    reward_scale: float = 1.0
+    """Multiplies every reward the learners see, and the returns reported. Learning does not
+    depend on it (tested at x1 and x100); it exists to check that, and to compare with code
+    that scales rewards."""
     algorithm: Algorithm = "mlsh"
     """mlsh; mlsh_no_warmup (every update of a task also trains phi: W=0, U=W+U); shared (one
     flat policy trained on all tasks, fine-tuned per new task at meta-test); scratch (no
@@ -225,6 +234,7 @@ class RunConfig:
         _require(isinstance(self.goal_ends_episode, bool), "goal_ends_episode",
                  self.goal_ends_episode, "must be true or false")
         self._check_env_options()
+        _require_positive_float("reward_scale", self.reward_scale)
         _require(isinstance(self.init_subpolicies_from, str), "init_subpolicies_from",
                  self.init_subpolicies_from, "must be a path (empty: random start)")
         _require(self.algorithm in typing.get_args(Algorithm), "algorithm", self.algorithm,

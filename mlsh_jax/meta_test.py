@@ -49,8 +49,8 @@ def _hierarchical_returns(config: RunConfig, subpolicies: Learner, num_tasks: in
 def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
                          seed: int, seeds: int) -> TrainerState:
     """[seeds, tasks] 1-slot states, each task with its own flat learner: a copy of its seed's
-    shared policy and observation statistics with a fresh Adam state, or (scratch, None) a
-    randomly initialised policy."""
+    shared policy with its observation and return statistics and a fresh Adam state, or
+    (scratch, None) a randomly initialised policy."""
     init_tasks = lambda key: jax.vmap(lambda k: init_state(spec, k))(
         jax.random.split(key, num_tasks))
     state = jax.jit(jax.vmap(init_tasks))(seed_keys(seed, seeds))
@@ -60,7 +60,8 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
     fresh = state.subpolicies
     return state.replace(subpolicies=fresh.replace(
         params=jax.tree.map(per_task, subpolicies.params),
-        obs_stats=jax.tree.map(per_task, subpolicies.obs_stats)))
+        obs_stats=jax.tree.map(per_task, subpolicies.obs_stats),
+        return_stats=jax.tree.map(per_task, subpolicies.return_stats)))
 
 
 def _flat_returns(config: RunConfig, subpolicies: Learner | None, num_tasks: int, updates: int,

@@ -54,9 +54,10 @@ def _master_apply(spec: MLSHSpec):
 def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.Array):
     """PPO on each slot's macro transitions (1/N timescale), every slot its own theta."""
     cfg = spec.config
-    compact = jax.vmap(jax.vmap(compact_macros, in_axes=(0, 0, 0, None)), in_axes=(0, 0, 0, None))
-    macros = compact(_time_last(traj.decision), _time_last(traj.reward), _time_last(traj.done),
-                     spec.macro_capacity)
+    compact = jax.vmap(jax.vmap(compact_macros, in_axes=(0,) * 5 + (None,)),
+                       in_axes=(0,) * 5 + (None,))
+    macros = compact(*map(_time_last, (traj.decision, traj.reward, traj.done, traj.truncated,
+                                       traj.final_master_value)), spec.macro_capacity)
 
     def at_decisions(x):
         x = _time_last(x)
@@ -76,10 +77,11 @@ def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.
         normed = normalize(stats, obs, cfg.observation_clip, cfg.normalize_observations)
         batch = Batch(obs=flat(normed), actions=flat(z), log_probs=flat(log_probs),
                       values=flat(values), advantages=flat(advantages), returns=flat(returns))
-        params, opt_state, metrics = ppo_update(
-            learner.params, learner.opt_state, batch, flat(valid), k, apply_fn=_master_apply(spec),
-            optimizer=spec.master_optimizer, cfg=cfg.master_ppo)
-        return Learner(params=params, opt_state=opt_state, obs_stats=stats), metrics
+        params, opt_state, return_stats, metrics = ppo_update(
+            learner.params, learner.opt_state, learner.return_stats, batch, flat(valid), k,
+            apply_fn=_master_apply(spec), optimizer=spec.master_optimizer, cfg=cfg.master_ppo)
+        return Learner(params=params, opt_state=opt_state, obs_stats=stats,
+                       return_stats=return_stats), metrics
 
     masters, metrics = jax.vmap(one_slot)(
         masters, raw_obs, at_decisions(traj.subpolicy), at_decisions(traj.master_log_prob),
@@ -103,8 +105,9 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
         spec.joint_capacity, cfg.envs_per_slot))
 
     advantages, returns = step_advantages(
-        take(traj.reward), take(traj.value), take(traj.done), traj.last_value[joint_index],
-        cfg.sub_ppo.gamma, cfg.sub_ppo.gae_lambda)
+        take(traj.reward), take(traj.value), take(traj.done), take(traj.truncated),
+        take(traj.final_value), traj.last_value[joint_index], cfg.sub_ppo.gamma,
+        cfg.sub_ppo.gae_lambda)
     raw_obs = take(traj.obs)
     normed = normalize(subpolicies.obs_stats, raw_obs, cfg.observation_clip,
                        cfg.normalize_observations)
@@ -115,15 +118,17 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
     z = flat(take(traj.subpolicy))
     masks = (z[None, :] == jnp.arange(cfg.num_subpolicies)[:, None]) & flat(step_valid)[None, :]
 
-    def one_subpolicy(params, opt_state, mask, k):
-        return ppo_update(params, opt_state, batch, mask, k, apply_fn=spec.subpolicy.apply,
-                          optimizer=spec.sub_optimizer, cfg=cfg.sub_ppo)
+    def one_subpolicy(params, opt_state, return_stats, mask, k):
+        return ppo_update(params, opt_state, return_stats, batch, mask, k,
+                          apply_fn=spec.subpolicy.apply, optimizer=spec.sub_optimizer,
+                          cfg=cfg.sub_ppo)
 
-    params, opt_state, metrics = jax.vmap(one_subpolicy, in_axes=(0, 0, 0, 0))(
-        subpolicies.params, subpolicies.opt_state, masks,
+    params, opt_state, return_stats, metrics = jax.vmap(one_subpolicy)(
+        subpolicies.params, subpolicies.opt_state, subpolicies.return_stats, masks,
         jax.random.split(key, cfg.num_subpolicies))
     stats = update_stats(subpolicies.obs_stats, raw_obs, step_valid)
-    return Learner(params=params, opt_state=opt_state, obs_stats=stats), metrics
+    return Learner(params=params, opt_state=opt_state, obs_stats=stats,
+                   return_stats=return_stats), metrics
 
 
 def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array) -> SlotState:

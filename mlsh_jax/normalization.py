@@ -1,4 +1,6 @@
-"""Running observation statistics (parallel Welford merge), masked so only real samples count."""
+"""Running statistics (parallel Welford merge), masked so only real samples count: of
+observations, and of value targets, so that a critic learns on a scale that does not depend on
+the reward's."""
 
 from __future__ import annotations
 
@@ -42,3 +44,22 @@ def normalize(stats: RunningStats, obs: jax.Array, clip: float, enabled: bool) -
     if not enabled:
         return obs
     return jnp.clip((obs - stats.mean) / jnp.sqrt(stats.var + 1e-8), -clip, clip)
+
+
+def init_return_stats() -> RunningStats:
+    """Statistics of one critic's value targets, starting as the identity map (mean 0, var 1)."""
+    return init_stats(1)
+
+
+def _return_std(stats: RunningStats) -> jax.Array:
+    return jnp.sqrt(stats.var[0] + 1e-8)
+
+
+def scale_value(stats: RunningStats, critic_output: jax.Array) -> jax.Array:
+    """A critic's output (on the normalised scale) in units of the return."""
+    return critic_output * _return_std(stats) + stats.mean[0]
+
+
+def normalize_value(stats: RunningStats, value: jax.Array) -> jax.Array:
+    """A return or value on the critic's normalised scale: the inverse of `scale_value`."""
+    return (value - stats.mean[0]) / _return_std(stats)

@@ -4,6 +4,12 @@ One implementation serves the masters (vmapped over slots), the sub-policies (vm
 each masked to the steps it was active) and the flat baselines. A learner whose mask selects no
 sample in a minibatch skips that optimizer step entirely, so an idle sub-policy and its Adam
 moments stay bit-identical (the original took zero-gradient Adam steps, which moves them).
+
+Learning does not depend on the reward's scale: advantages are normalised per learner, the
+critic learns normalised value targets (running statistics of the returns, `return_stats`),
+and the actor's and the critic's gradients are clipped apart, so a large critic gradient can no
+longer shrink the actor's step (with one shared clip on unnormalised returns it did, by a
+factor of 1e-2 to 1e-4 at returns of 10 to 1000).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from mlsh_jax.config import PPOConfig
+from mlsh_jax.normalization import RunningStats, normalize_value, update_stats
 
 ApplyFn = Callable[..., tuple]
 """(params, normalised_obs) -> (distribution, value)."""
@@ -43,8 +50,22 @@ class PPOMetrics:
     steps_taken: jax.Array
 
 
+def _network_of(params):
+    """Labels each parameter 'critic' or 'actor' (the actor MLP and a Gaussian's log-std)."""
+    return {collection: {name: jax.tree.map(lambda _, n=name: "critic" if n == "critic"
+                                            else "actor", subtree)
+                         for name, subtree in modules.items()}
+            for collection, modules in params.items()}
+
+
+def clip_actor_and_critic_apart(max_norm: float) -> optax.GradientTransformation:
+    """A global-norm clip of the actor's gradient and, apart, of the critic's."""
+    clip = optax.clip_by_global_norm(max_norm)
+    return optax.multi_transform({"actor": clip, "critic": clip}, _network_of)
+
+
 def make_optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+    return optax.chain(clip_actor_and_critic_apart(cfg.max_grad_norm),
                        optax.adam(cfg.learning_rate, eps=1e-5))
 
 
@@ -87,15 +108,23 @@ def _where_tree(pred, new, old):
     return jax.tree.map(lambda n, o: jnp.where(pred, n, o), new, old)
 
 
-def ppo_update(params, opt_state, batch: Batch, mask: jax.Array, key: jax.Array, *,
-               apply_fn: ApplyFn, optimizer: optax.GradientTransformation, cfg: PPOConfig):
+def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask: jax.Array,
+               key: jax.Array, *, apply_fn: ApplyFn, optimizer: optax.GradientTransformation,
+               cfg: PPOConfig):
     """`cfg.epochs` passes of `cfg.num_minibatches` shuffled minibatches over a flat batch.
 
-    `mask` ([B], 0/1) selects this learner's samples. Returns (params, opt_state, metrics);
-    metrics are averaged over the optimizer steps actually taken.
+    `mask` ([B], 0/1) selects this learner's samples. `batch.values` and `batch.returns` are in
+    return units; with `cfg.normalize_returns` the masked returns first update `return_stats`
+    and the critic then fits them on that normalised scale (the scale `scale_value` reads it
+    back from). Returns (params, opt_state, return_stats, metrics); metrics are averaged over
+    the optimizer steps actually taken, the value loss on the normalised scale.
     """
     mask = mask.astype(jnp.float32)
-    batch = batch.replace(advantages=normalize_advantages(batch.advantages, mask))
+    if cfg.normalize_returns:
+        return_stats = update_stats(return_stats, batch.returns[:, None], mask)
+    batch = batch.replace(advantages=normalize_advantages(batch.advantages, mask),
+                          values=normalize_value(return_stats, batch.values),
+                          returns=normalize_value(return_stats, batch.returns))
     size = mask.shape[0]
     minibatch_size = -(-size // cfg.num_minibatches)
     padded = minibatch_size * cfg.num_minibatches
@@ -125,4 +154,4 @@ def ppo_update(params, opt_state, batch: Batch, mask: jax.Array, key: jax.Array,
     taken = aux.steps_taken
     denom = jnp.maximum(taken.sum(), 1.0)
     metrics = jax.tree.map(lambda x: jnp.sum(x * taken) / denom, aux)
-    return params, opt_state, metrics.replace(steps_taken=taken.sum())
+    return params, opt_state, return_stats, metrics.replace(steps_taken=taken.sum())

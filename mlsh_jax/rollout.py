@@ -2,6 +2,8 @@
 
 The master decides at the rollout's first step, at every episode start, and when the running
 macro-action has lasted N steps; episodes may end at any step, cutting the macro-action short.
+Where the env can truncate episodes, the master's and the active sub-policy's values at each
+ended episode's final observation are recorded for bootstrapping.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import jax.numpy as jnp
 
 from mlsh_jax.distributions import Categorical, epsilon_mixture
 from mlsh_jax.networks import apply_stacked, select_subpolicy
-from mlsh_jax.normalization import normalize
+from mlsh_jax.normalization import normalize, scale_value
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, SlotState
 
@@ -31,6 +33,9 @@ class Trajectory:
     value: jax.Array             # the active sub-policy's critic
     reward: jax.Array
     done: jax.Array
+    truncated: jax.Array         # the episode that ended at this step was truncated
+    final_value: jax.Array       # active sub-policy's value at its final observation (if so)
+    final_master_value: jax.Array  # master's value there
     episode_return: jax.Array    # return of the episode that ended at this step (0 otherwise)
     episode_end: jax.Array       # [..., M] env.episode_end_metrics where an episode ended, else 0
     last_master_value: jax.Array  # [S, E] master value at the observation after the rollout
@@ -38,7 +43,8 @@ class Trajectory:
 
 
 def master_outputs(spec: MLSHSpec, masters: Learner, obs: jax.Array):
-    """Epsilon-mixed master distribution and value for obs [S, E, ...] (each slot its theta).
+    """Epsilon-mixed master distribution and value (in return units) for obs [S, E, ...]
+    (each slot its theta).
 
     Without a master (flat baselines) the only sub-policy, 0, is chosen with probability 1.
     """
@@ -48,19 +54,24 @@ def master_outputs(spec: MLSHSpec, masters: Learner, obs: jax.Array):
         logits = jnp.zeros(batch_shape + (1,), jnp.float32)
         return Categorical(logits=logits), jnp.zeros(batch_shape, jnp.float32)
 
-    def one_slot(params, stats, slot_obs):
-        normed = normalize(stats, slot_obs, cfg.observation_clip, cfg.normalize_observations)
-        dist, value = spec.master.apply(params, normed)
-        return epsilon_mixture(dist.logits, cfg.master_epsilon), value
+    def one_slot(learner: Learner, slot_obs):
+        normed = normalize(learner.obs_stats, slot_obs, cfg.observation_clip,
+                           cfg.normalize_observations)
+        dist, value = spec.master.apply(learner.params, normed)
+        return (epsilon_mixture(dist.logits, cfg.master_epsilon),
+                scale_value(learner.return_stats, value))
 
-    return jax.vmap(one_slot)(masters.params, masters.obs_stats, obs)
+    return jax.vmap(one_slot)(masters, obs)
 
 
 def subpolicy_outputs(spec: MLSHSpec, subpolicies: Learner, obs: jax.Array, z: jax.Array):
-    """Distribution and value of the active sub-policy z for each observation."""
+    """Distribution and value (in return units) of the active sub-policy z for each
+    observation."""
     cfg = spec.config
     normed = normalize(subpolicies.obs_stats, obs, cfg.observation_clip, cfg.normalize_observations)
-    return select_subpolicy(apply_stacked(spec.subpolicy, subpolicies.params, normed), z)
+    dists, values = apply_stacked(spec.subpolicy, subpolicies.params, normed)
+    values = jax.vmap(scale_value)(subpolicies.return_stats, values)
+    return select_subpolicy((dists, values), z)
 
 
 def env_action(spec: MLSHSpec, action: jax.Array) -> jax.Array:
@@ -81,6 +92,18 @@ def episode_end_values(spec: MLSHSpec, info, done: jax.Array) -> jax.Array:
     """[..., M] the env's episode-end metrics at the steps where an episode ended, else 0."""
     values = [jnp.where(done, info[name], 0.0) for name in spec.env.episode_end_metrics]
     return jnp.stack(values, axis=-1) if values else jnp.zeros(done.shape + (0,), jnp.float32)
+
+
+def final_values(spec: MLSHSpec, masters: Learner, subpolicies: Learner, final_obs: jax.Array,
+                 z: jax.Array) -> dict[str, jax.Array]:
+    """Master and active sub-policy values at the observations an episode may have ended on;
+    zeros, at no cost, for envs that never truncate (nothing bootstraps from them)."""
+    if not spec.env.truncates:
+        zeros = jnp.zeros(z.shape, jnp.float32)
+        return dict(final_value=zeros, final_master_value=zeros)
+    _, master_value = master_outputs(spec, masters, final_obs)
+    _, value = subpolicy_outputs(spec, subpolicies, final_obs, z)
+    return dict(final_value=value, final_master_value=master_value)
 
 
 @flax.struct.dataclass
@@ -109,7 +132,9 @@ def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Arr
         record = dict(obs=carry.obs, decision=decision, subpolicy=z,
                       master_log_prob=master_dist.log_prob(z), master_value=master_value,
                       action=action, log_prob=dist.log_prob(action), value=value,
-                      reward=reward, done=done, episode_return=info["episode_return"],
+                      reward=reward, done=done, truncated=done & info["truncated"],
+                      **final_values(spec, slots.master, subpolicies, info["final_obs"], z),
+                      episode_return=info["episode_return"],
                       episode_end=episode_end_values(spec, info, done))
         next_carry = _Carry(env_state=env_state, obs=obs, subpolicy=z,
                             macro_age=jnp.where(decision, 1, carry.macro_age + 1),

@@ -20,22 +20,28 @@ from mlsh_jax.ppo import make_optimizer
 
 
 def initial_phases(config: RunConfig) -> np.ndarray:
-    """Each slot's phase counter at start: evenly spread over the W+U cycle when staggered.
+    """Each slot's phase counter at start; staggered: offsets evenly spread over the W+U cycle.
 
-    (The original computed the offset as W + U/10 instead of (W+U)/10; spreading over the
-    whole cycle is what keeps a steady share of slots in the joint phase.)
+    With warmup (W > 0) a slot's offset o lengthens its first warmup (the phase starts at -o),
+    as the original did, so no slot trains phi behind a master with fewer than W updates on its
+    task, and the slots still reach their joint phases at spread-out times. Without warmup
+    (the flat baselines, mlsh_no_warmup) slots start at phase +o. (The original computed the
+    offset as W + U/10 instead of (W+U)/10; spreading over the whole cycle is what keeps a
+    steady share of slots in the joint phase.)
     """
     slots = np.arange(config.num_slots)
     if not config.stagger:
         return np.zeros_like(slots, dtype=np.int32)
-    return ((slots * config.cycle_length) // config.num_slots).astype(np.int32)
+    offsets = (slots * config.cycle_length) // config.num_slots
+    return (-offsets if config.warmup_updates > 0 else offsets).astype(np.int32)
 
 
 def joint_slot_capacity(config: RunConfig) -> int:
     """Most slots that are ever in the joint phase at once (static size of the phi batch).
 
-    All slots advance one phase per update and restart together at the cycle's end, so the
-    joint count is periodic in the cycle and its maximum is found by checking one cycle.
+    All slots advance one phase per update and restart at the cycle's end, so the joint
+    count is periodic in the cycle (a lengthened first warmup only removes joint updates)
+    and its maximum is found by checking one cycle.
     """
     if config.joint_updates == 0:
         return 0
@@ -66,7 +72,7 @@ class MLSHSpec:
         raw_env = config.make_env()
         return cls(
             config=config,
-            env=envs.base.wrap_for_training(raw_env),
+            env=envs.base.wrap_for_training(raw_env, config.reward_scale),
             master=master_network(config.num_subpolicies, config.network),
             subpolicy=subpolicy_network(raw_env.action_space, config.network),
             master_optimizer=make_optimizer(config.master_ppo),

@@ -9,17 +9,19 @@ import jax
 import jax.numpy as jnp
 
 from mlsh_jax.networks import init_stacked
-from mlsh_jax.normalization import RunningStats, init_stats
+from mlsh_jax.normalization import RunningStats, init_return_stats, init_stats
 from mlsh_jax.spec import MLSHSpec, initial_phases
 
 
 @flax.struct.dataclass
 class Learner:
-    """Network parameters with their optimizer state and observation statistics."""
+    """Network parameters with their optimizer state, observation statistics and the
+    statistics of their critic's value targets."""
 
     params: Any
     opt_state: Any
     obs_stats: RunningStats
+    return_stats: RunningStats
 
 
 @flax.struct.dataclass
@@ -28,7 +30,8 @@ class SlotState:
 
     task: Any              # hidden task parameters of this slot
     master: Learner | None  # theta, its Adam state and obs statistics (None: flat baselines)
-    phase_step: jax.Array  # updates done on the current task: 0 .. W+U-1
+    phase_step: jax.Array  # updates done on the current task: 0 .. W+U-1 (negative during a
+    #                        staggered slot's lengthened first warmup)
     env_state: Any         # [E] wrapped env states
     obs: jax.Array         # [E, obs] current observations
 
@@ -36,7 +39,7 @@ class SlotState:
 @flax.struct.dataclass
 class TrainerState:
     slots: SlotState
-    subpolicies: Learner   # params/opt_state stacked over K; obs_stats shared by the K
+    subpolicies: Learner   # params/opt_state/return_stats stacked over K; obs_stats shared
     key: jax.Array
     update_step: jax.Array
 
@@ -51,14 +54,16 @@ def select_slots(chosen: jax.Array, new, old):
 
 
 def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner | None:
-    """Newly initialised theta, Adam state and observation stats for every slot."""
+    """Newly initialised theta, Adam state, observation and return stats for every slot."""
     cfg = spec.config
     if not cfg.hierarchical:
         return None
     obs_size = spec.env.observation_size
     params = init_stacked(spec.master, key, cfg.num_slots, obs_size)
+    per_slot = lambda make: jax.vmap(lambda _: make())(jnp.arange(cfg.num_slots))
     return Learner(params=params, opt_state=jax.vmap(spec.master_optimizer.init)(params),
-                   obs_stats=jax.vmap(lambda _: init_stats(obs_size))(jnp.arange(cfg.num_slots)))
+                   obs_stats=per_slot(lambda: init_stats(obs_size)),
+                   return_stats=per_slot(init_return_stats))
 
 
 def sample_tasks(spec: MLSHSpec, key: jax.Array):
@@ -75,10 +80,13 @@ def reset_envs(spec: MLSHSpec, key: jax.Array, tasks):
 
 
 def init_subpolicies(spec: MLSHSpec, key: jax.Array) -> Learner:
+    """K stacked sub-policies: observation stats shared by the K, return stats one per critic."""
     obs_size = spec.env.observation_size
-    params = init_stacked(spec.subpolicy, key, spec.config.num_subpolicies, obs_size)
+    count = spec.config.num_subpolicies
+    params = init_stacked(spec.subpolicy, key, count, obs_size)
     return Learner(params=params, opt_state=jax.vmap(spec.sub_optimizer.init)(params),
-                   obs_stats=init_stats(obs_size))
+                   obs_stats=init_stats(obs_size),
+                   return_stats=jax.vmap(lambda _: init_return_stats())(jnp.arange(count)))
 
 
 def init_state(spec: MLSHSpec, key: jax.Array) -> TrainerState:

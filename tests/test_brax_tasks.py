@@ -49,8 +49,8 @@ def run(env, key, task, actions):
 
     def body(state, xs):
         key, action = xs
-        obs, state, reward, done, _ = env.step(key, state, action, task)
-        return state, (obs, state, reward, done)
+        obs, state, reward, done, info = env.step(key, state, action, task)
+        return state, (obs, state, reward, done, info["truncated"])
 
     return obs, jax.lax.scan(body, state, (jax.random.split(step_key, len(actions)), actions))[1]
 
@@ -137,7 +137,7 @@ def test_twowalk_spaces_and_task_types(twowalk):
 
 
 def test_twowalk_observation_is_identical_for_both_targets(twowalk, twowalk_runs):
-    (first_a, (obs_a, state_a, reward_a, _)), (first_b, (obs_b, state_b, reward_b, _)) = \
+    (first_a, (obs_a, state_a, reward_a, *_)), (first_b, (obs_b, state_b, reward_b, *_)) = \
         twowalk_runs
     chex.assert_shape(first_a, (twowalk.observation_size,))
     assert first_a.dtype == jnp.float32
@@ -150,7 +150,7 @@ def test_twowalk_observation_is_identical_for_both_targets(twowalk, twowalk_runs
 def test_twowalk_step_reward_is_progress_toward_the_target_minus_control_cost(
         twowalk, twowalk_runs):
     actions = random_actions(twowalk, 10)
-    for task, (_, (_, state, reward, _)) in zip(TARGETS, twowalk_runs):
+    for task, (_, (_, state, reward, *_)) in zip(TARGETS, twowalk_runs):
         q = state.pipeline_state.q
         target = np.asarray(TWOWALK_TARGETS[int(task.target)])
         distance = np.linalg.norm(np.asarray(q[:, :2]) - target, axis=1)
@@ -159,9 +159,11 @@ def test_twowalk_step_reward_is_progress_toward_the_target_minus_control_cost(
         np.testing.assert_allclose(reward[1:], progress - ctrl, rtol=1e-4, atol=1e-4)
 
 
-def test_twowalk_episode_ends_at_its_length(twowalk_runs):
-    for _, (_, state, _, done) in twowalk_runs:
+def test_twowalk_episode_ends_at_its_length_with_a_truncation(twowalk, twowalk_runs):
+    assert twowalk.truncates
+    for _, (_, state, _, done, truncated) in twowalk_runs:
         np.testing.assert_array_equal(done, [False] * 9 + [True])
+        np.testing.assert_array_equal(truncated, [False] * 9 + [True])
         np.testing.assert_array_equal(state.t, np.arange(1, 11))
 
 
@@ -206,7 +208,7 @@ def test_twowalk_terminates_when_the_torso_leaves_brax_ants_height_range(twowalk
 def test_walk_crawl_observation_is_identical_for_walk_and_crawl(walk_crawl, walk_crawl_runs):
     assert walk_crawl.observation_size == 244
     assert walk_crawl.action_space == Box(17, -1.0, 1.0)
-    (first_w, (obs_w, state_w, reward_w, _)), (first_c, (obs_c, state_c, reward_c, _)) = \
+    (first_w, (obs_w, state_w, reward_w, *_)), (first_c, (obs_c, state_c, reward_c, *_)) = \
         walk_crawl_runs
     chex.assert_shape(first_w, (walk_crawl.observation_size,))
     chex.assert_trees_all_equal(first_w, first_c)

@@ -11,7 +11,7 @@ import pytest
 import envs
 from envs import four_rooms as fr
 from envs import point_geometry as geo
-from envs.base import AutoReset, Discrete, EpisodeStats, wrap_for_training
+from envs.base import AutoReset, Discrete, EpisodeStats, episode_end, wrap_for_training
 from envs.four_rooms import DOWN, LEFT, RIGHT, UP, FourRooms, FourRoomsState, FourRoomsTask
 from envs.key_door import KeyDoor, KeyDoorState, KeyDoorTask
 from envs.moving_bandits import MovingBandits, MovingBanditsState, MovingBanditsTask
@@ -370,17 +370,45 @@ def test_auto_reset_returns_the_reset_observation_and_keeps_done_and_reward():
     raw = MovingBandits(episode_length=3)
     env = AutoReset(raw)
     last_step = mb_state((200, 200), ((200, 200), FAR), t=2)
-    obs, state, reward, done, _ = env.step(KEY, last_step, jnp.int32(geo.STAY), TASK0)
+    obs, state, reward, done, info = env.step(KEY, last_step, jnp.int32(geo.STAY), TASK0)
     assert bool(done) and float(reward) == 1.0
     assert int(state.t) == 0 and not np.array_equal(state.goals, last_step.goals)
     np.testing.assert_array_equal(state.agent, [200, 200])
     assert_f32_equal(obs, np.concatenate([[0.5, 0.5], np.ravel(state.goals) / 400]))
+    # The ended episode's last observation is kept for bootstrapping.
+    assert_f32_equal(info["final_obs"],
+                     np.concatenate([[0.5, 0.5], np.ravel(last_step.goals) / 400]))
     # A step that does not end the episode is the inner env's step, unchanged.
     middle = mb_state((200, 200), ((200, 200), FAR), t=1)
-    chex.assert_trees_all_equal(
-        env.step(KEY, middle, jnp.int32(geo.PLUS_X), TASK0),
-        raw.step(KEY, middle, jnp.int32(geo.PLUS_X), TASK0),
-    )
+    inner = raw.step(KEY, middle, jnp.int32(geo.PLUS_X), TASK0)
+    wrapped = env.step(KEY, middle, jnp.int32(geo.PLUS_X), TASK0)
+    chex.assert_trees_all_equal(wrapped[:4], inner[:4])
+    chex.assert_trees_all_equal(wrapped[4], {**inner[4], "final_obs": inner[0]})
+
+
+@pytest.mark.parametrize("terminated,time_up,truncates,done,truncated", [
+    (False, False, True, False, False), (True, False, True, True, False),
+    (False, True, True, True, True), (True, True, True, True, False),
+    (False, True, False, True, False), (True, True, False, True, False)])
+def test_a_time_limit_truncates_only_where_the_env_says_so_and_a_termination_wins(
+        terminated, time_up, truncates, done, truncated):
+    got_done, info = episode_end(jnp.bool_(terminated), jnp.bool_(time_up), truncates)
+    assert bool(got_done) == done and bool(info["truncated"]) == truncated
+
+
+@pytest.mark.parametrize("env", [MovingBandits(episode_length=2), KeyDoor(episode_length=2),
+                                 FourRooms(episode_length=2, slip_probability=0.0)])
+def test_grid_tasks_time_limit_is_a_termination(env):
+    """Their time limit is part of the task (DESIGN.md; the envs' docstrings say why)."""
+    assert not env.truncates
+    task = env.sample_task(KEY)
+    _, state = env.reset(KEY, task)
+    dones, truncations = [], []
+    for _ in range(2):
+        _, state, _, done, info = env.step(KEY, state, jnp.int32(0), task)
+        dones.append(bool(done))
+        truncations.append(bool(info["truncated"]))
+    assert dones[-1] and truncations == [False, False]
 
 
 def test_auto_reset_under_vmap_resets_only_the_envs_that_finished():

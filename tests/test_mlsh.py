@@ -1,6 +1,7 @@
 """Behaviour of the MLSH update: masked phi update, phase schedule, decisions, determinism."""
 
 import dataclasses
+from typing import ClassVar
 
 import chex
 import jax
@@ -8,11 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from envs import point_geometry as geo
+from envs.base import wrap_for_training
+from envs.moving_bandits import MovingBandits
 from mlsh_jax.config import ConfigError, PPOConfig, RunConfig
 from mlsh_jax.distributions import epsilon_mixture
 from mlsh_jax.mlsh import mlsh_update, update_subpolicies
 from mlsh_jax.ppo import Batch, make_optimizer, ppo_update
-from mlsh_jax.rollout import rollout
+from mlsh_jax.rollout import master_outputs, rollout, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
 from mlsh_jax.state import init_state
 from mlsh_jax.train import make_chunk
@@ -57,6 +61,8 @@ def test_idle_subpolicy_and_its_adam_state_do_not_change_while_active_one_does(s
         chex.assert_trees_all_equal(take(new.params, idle), take(state.subpolicies.params, idle))
         chex.assert_trees_all_equal(take(new.opt_state, idle),
                                     take(state.subpolicies.opt_state, idle))
+        chex.assert_trees_all_equal(take(new.return_stats, idle),
+                                    take(state.subpolicies.return_stats, idle))
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), take(new.params, 0),
                            take(state.subpolicies.params, 0))
     assert all(jax.tree.leaves(changed))
@@ -72,12 +78,50 @@ def test_ppo_with_empty_mask_leaves_params_and_optimizer_state_bit_identical(spe
     batch = Batch(obs=flat(traj.obs), actions=flat(traj.action), log_probs=flat(traj.log_prob),
                   values=flat(traj.value), advantages=flat(traj.reward),
                   returns=flat(traj.reward))
-    new_params, new_opt, metrics = ppo_update(
-        params, opt_state, batch, jnp.zeros(batch.obs.shape[0]), jax.random.PRNGKey(0),
-        apply_fn=spec.subpolicy.apply, optimizer=optimizer, cfg=TINY.sub_ppo)
+    return_stats = take(state.subpolicies.return_stats, 0)
+    new_params, new_opt, new_stats, metrics = ppo_update(
+        params, opt_state, return_stats, batch, jnp.zeros(batch.obs.shape[0]),
+        jax.random.PRNGKey(0), apply_fn=spec.subpolicy.apply, optimizer=optimizer,
+        cfg=TINY.sub_ppo)
     chex.assert_trees_all_equal(new_params, params)
     chex.assert_trees_all_equal(new_opt, opt_state)
+    chex.assert_trees_all_equal(new_stats, return_stats)
     assert float(metrics.steps_taken) == 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TruncatedBandits(MovingBandits):
+    """Moving Bandits whose time limit truncates, as a locomotion task's does."""
+
+    truncates: ClassVar[bool] = True
+
+
+def test_rollout_records_values_at_the_final_observation_of_truncated_episodes(spec):
+    truncating = dataclasses.replace(spec, env=wrap_for_training(TruncatedBandits()))
+    state = init_state(truncating, jax.random.PRNGKey(0))
+    collect = jax.jit(lambda slots, s: rollout(truncating, slots, s.subpolicies, s.key))
+    slots, _ = collect(state.slots, state)
+    _, traj = collect(slots, state)  # crosses the 50-step time limit at step 19
+    done = np.asarray(traj.done)
+    assert done[19].all() and done.sum() == done[19].size
+    np.testing.assert_array_equal(traj.truncated, traj.done)
+    # The final observation: the agent after its last move, among the ended episode's goals.
+    obs = traj.obs[19]
+    moved = jax.vmap(jax.vmap(geo.move))(obs[..., :2] * 400.0, traj.action[19])
+    final_obs = jnp.concatenate([moved / 400.0, obs[..., 2:]], axis=-1)
+    _, expected = subpolicy_outputs(truncating, state.subpolicies, final_obs, traj.subpolicy[19])
+    np.testing.assert_allclose(traj.final_value[19], expected, rtol=1e-5, atol=1e-6)
+    _, expected_master = master_outputs(truncating, slots.master, final_obs)
+    np.testing.assert_allclose(traj.final_master_value[19], expected_master, rtol=1e-5,
+                               atol=1e-6)
+    assert not np.allclose(traj.final_value[19], traj.value[20])  # not the next episode's
+
+
+def test_rollout_of_an_env_that_never_truncates_records_no_truncation(first_rollout):
+    _, _, traj = first_rollout
+    assert np.asarray(traj.done).any()
+    assert not np.asarray(traj.truncated).any()
+    np.testing.assert_array_equal(traj.final_value, 0.0)
 
 
 def test_master_decides_at_rollout_start_every_n_steps_and_after_each_episode_end(first_rollout):
@@ -124,11 +168,44 @@ def test_each_task_gets_exactly_w_warmup_then_u_joint_updates_and_a_fresh_master
 
 def test_staggered_slots_spread_over_the_cycle_and_size_the_joint_batch():
     config = dataclasses.replace(RunConfig(), num_slots=20, warmup_updates=9, joint_updates=1)
-    np.testing.assert_array_equal(initial_phases(config), np.repeat(np.arange(10), 2))
+    np.testing.assert_array_equal(initial_phases(config), -np.repeat(np.arange(10), 2))
     assert joint_slot_capacity(config) == 2
+    no_warmup = dataclasses.replace(config, algorithm="mlsh_no_warmup", warmup_updates=0,
+                                    joint_updates=10)
+    np.testing.assert_array_equal(initial_phases(no_warmup), np.repeat(np.arange(10), 2))
     unstaggered = dataclasses.replace(config, stagger=False)
     assert joint_slot_capacity(unstaggered) == 20
     assert joint_slot_capacity(dataclasses.replace(config, joint_updates=0)) == 0
+
+
+def test_staggered_slots_train_phi_only_behind_masters_warmed_up_on_their_task():
+    """W=2, U=1, 3 slots: slot offsets 0, 1, 2 lengthen the first warmups to 2, 3, 4 updates.
+    phi stays bit-identical for the first W updates; afterwards one slot is joint in every
+    update, and each joint slot's master has had at least W updates on its task."""
+    config = dataclasses.replace(TINY, stagger=True, total_updates=12)
+    spec = MLSHSpec.build(config)
+    state = init_state(spec, jax.random.PRNGKey(2))
+    start_phi = state.subpolicies
+    phases, joint_fractions, phi_steps = [], [], []
+    step = jax.jit(lambda s: mlsh_update(spec, s))
+    for _ in range(4 * config.cycle_length):
+        phases.append(np.asarray(state.slots.phase_step))
+        state, metrics = step(state)
+        joint_fractions.append(float(metrics.joint_fraction))
+        phi_steps.append(np.asarray(metrics.subpolicy_steps).sum())
+        if len(phases) == config.warmup_updates:
+            chex.assert_trees_all_equal(state.subpolicies, start_phi)
+    phases = np.stack(phases)  # [updates, slots] phase before each update
+    assert phi_steps[:config.warmup_updates] == [0] * config.warmup_updates
+    np.testing.assert_allclose(joint_fractions[:config.warmup_updates], 0.0)
+    np.testing.assert_allclose(joint_fractions[config.warmup_updates:], 1 / 3)
+    updates_on_task = np.zeros(config.num_slots, int)
+    for update in range(len(phases)):
+        if update and np.any(restarted := phases[update] < phases[update - 1]):
+            updates_on_task[restarted] = 0
+        joint = phases[update] >= config.warmup_updates
+        assert np.all(updates_on_task[joint] >= config.warmup_updates), update
+        updates_on_task += 1
 
 
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(spec):

@@ -22,7 +22,7 @@ from experiments.pictures import (
 )
 from mlsh_jax.checkpoint import save_subpolicies
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
-from mlsh_jax.normalization import init_stats
+from mlsh_jax.normalization import init_return_stats, init_stats
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, init_subpolicies
 from mlsh_jax.train import config_to_json
@@ -112,7 +112,8 @@ def test_master_choice_map_follows_a_hand_set_master(rooms_spec):
     actor = {"Dense_0": {"kernel": first, "bias": np.zeros(8, np.float32)},
              "Dense_1": {"kernel": head, "bias": np.zeros(3, np.float32)}}
     params = {"params": {**params["params"], "actor": actor}}
-    master = Learner(params=params, opt_state=None, obs_stats=init_stats(rooms.NUM_CELLS))
+    master = Learner(params=params, opt_state=None, obs_stats=init_stats(rooms.NUM_CELLS),
+                     return_stats=init_return_stats())
     np.testing.assert_array_equal(master_choices(rooms_spec, master), right.astype(int))
 
 

@@ -1,0 +1,69 @@
+"""PPO's update does not depend on the reward's scale; actor and critic are clipped apart."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from envs.base import Discrete
+from mlsh_jax.config import NetworkConfig, PPOConfig
+from mlsh_jax.networks import subpolicy_network
+from mlsh_jax.normalization import init_return_stats, scale_value
+from mlsh_jax.ppo import Batch, clip_actor_and_critic_apart, make_optimizer, ppo_update
+
+NETWORK = subpolicy_network(Discrete(5), NetworkConfig(hidden_sizes=(16, 16)))
+CONFIG = PPOConfig(epochs=2, num_minibatches=2)
+
+
+def batch_with_returns_times(scale: float) -> Batch:
+    """One batch whose rewards were multiplied by `scale`: returns, values and advantages are."""
+    keys = jax.random.split(jax.random.PRNGKey(0), 5)
+    size = 64
+    returns = 10.0 + 5.0 * jax.random.normal(keys[0], (size,))
+    values = returns + jax.random.normal(keys[1], (size,))
+    return Batch(obs=jax.random.normal(keys[2], (size, 6)),
+                 actions=jax.random.randint(keys[3], (size,), 0, 5),
+                 log_probs=jnp.full((size,), jnp.log(0.2)),
+                 values=values * scale, advantages=(returns - values) * scale,
+                 returns=returns * scale)
+
+
+def update(scale: float, cfg: PPOConfig = CONFIG):
+    params = NETWORK.init(jax.random.PRNGKey(1), jnp.zeros(6))
+    optimizer = make_optimizer(cfg)
+    return ppo_update(params, optimizer.init(params), init_return_stats(),
+                      batch_with_returns_times(scale), jnp.ones(64), jax.random.PRNGKey(2),
+                      apply_fn=NETWORK.apply, optimizer=optimizer, cfg=cfg)
+
+
+def test_an_update_on_rewards_times_100_moves_the_networks_as_on_rewards_times_1():
+    params_1, _, stats_1, metrics_1 = update(1.0)
+    params_100, _, stats_100, metrics_100 = update(100.0)
+    chex.assert_trees_all_close(params_100, params_1, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(metrics_100.value_loss, metrics_1.value_loss, rtol=1e-3)
+    # The critic's output means 100x as much at x100.
+    np.testing.assert_allclose(scale_value(stats_100, 0.5), 100 * scale_value(stats_1, 0.5),
+                               rtol=1e-4)
+
+
+def test_without_return_normalisation_the_scale_changes_the_update():
+    """The test above can fail: unnormalised critic targets make the update scale-dependent."""
+    cfg = PPOConfig(epochs=2, num_minibatches=2, normalize_returns=False)
+    params_1, *_ = update(1.0, cfg)
+    params_100, *_ = update(100.0, cfg)
+    critic_change = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
+                                 params_1["params"]["critic"], params_100["params"]["critic"])
+    assert max(jax.tree.leaves(critic_change)) > 1e-3
+
+
+def test_a_huge_critic_gradient_does_not_shrink_the_actors_gradient():
+    params = NETWORK.init(jax.random.PRNGKey(1), jnp.zeros(6))
+    grads = jax.tree.map(lambda p: 0.01 * jnp.ones_like(p), params)
+    grads["params"]["critic"] = jax.tree.map(lambda g: 1e6 * g, grads["params"]["critic"])
+    clip = clip_actor_and_critic_apart(0.5)
+    clipped, _ = clip.update(grads, clip.init(params), params)
+    actor_only = {"params": {"actor": grads["params"]["actor"]}}
+    alone, _ = optax.clip_by_global_norm(0.5).update(actor_only, optax.EmptyState())
+    chex.assert_trees_all_close(clipped["params"]["actor"], alone["params"]["actor"])
+    assert float(optax.tree.norm(clipped["params"]["critic"])) <= 0.5 + 1e-5
