@@ -32,6 +32,7 @@ class Trajectory:
     reward: jax.Array
     done: jax.Array
     episode_return: jax.Array    # return of the episode that ended at this step (0 otherwise)
+    episode_length: jax.Array    # steps of the episode that ended at this step (0 otherwise)
     episode_end: jax.Array       # [..., M] env.episode_end_metrics where an episode ended, else 0
     last_master_value: jax.Array  # [S, E] master value at the observation after the rollout
     last_value: jax.Array         # [S, E] active sub-policy's value there
@@ -110,6 +111,7 @@ def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Arr
                       master_log_prob=master_dist.log_prob(z), master_value=master_value,
                       action=action, log_prob=dist.log_prob(action), value=value,
                       reward=reward, done=done, episode_return=info["episode_return"],
+                      episode_length=info["episode_length"],
                       episode_end=episode_end_values(spec, info, done))
         next_carry = _Carry(env_state=env_state, obs=obs, subpolicy=z,
                             macro_age=jnp.where(decision, 1, carry.macro_age + 1),
