@@ -54,7 +54,8 @@ class SucceedOrTimeOut(Environment):
         success = state.succeeds & (t == 10)
         done = success | (t >= self.episode_length)
         obs = jnp.full((1,), t / self.episode_length, jnp.float32)
-        return obs, CoinState(state.succeeds, t), success.astype(jnp.float32), done, {}
+        info = {"truncated": jnp.zeros((), bool)}  # the time limit is part of the task
+        return obs, CoinState(state.succeeds, t), success.astype(jnp.float32), done, info
 
 
 TASKS, ENVS, UPDATES = 64, 256, 3
