@@ -40,7 +40,7 @@ class RunResult:
     env: str
     seeds: int
     tasks: int
-    mean_return: np.ndarray     # [updates], NaN where no episode ended
+    mean_return: np.ndarray     # [updates], NaN where no episode counted
     standard_error: np.ndarray  # [updates], NaN where unknown
     final_mean_return: float
     final_standard_error: float
@@ -58,7 +58,7 @@ def _read_json(path: pathlib.Path) -> dict[str, Any]:
 
 
 def _floats(values: list[float | None]) -> np.ndarray:
-    """JSON null (no episode ended, or too few tasks for an error) becomes NaN."""
+    """JSON null (no episode counted, or too few tasks for an error) becomes NaN."""
     return np.array([math.nan if v is None else v for v in values], np.float64)
 
 

@@ -4,6 +4,7 @@
 
 Writes DIR/eval.json with the mean episode return per meta-test update (paper Fig. 4 and 7): per
 new task a fresh master (MLSH) or a flat per-task learner (baselines), see mlsh_jax.algorithms.
+Update u's return is that of the episodes started in it (see mlsh_jax.meta_test).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def load_run(workdir: pathlib.Path) -> tuple[RunConfig, Learner | None]:
 
 
 def finite_or_none(values: list[float]) -> list[float | None]:
-    """NaN (no task finished an episode in that update) becomes null: JSON has no NaN."""
+    """NaN (no task finished an episode started in that update) becomes null: JSON has no NaN."""
     return [v if math.isfinite(v) else None for v in values]
 
 
@@ -96,7 +97,7 @@ def summary_line(config: RunConfig, spec: MLSHSpec, tasks: int, result: MetaTest
             f"{fmt(result.mean_return[0])})")
     empty = result.tasks_with_episodes.count(0)
     if empty:
-        line += (f"; no episode ended in {empty} of {updates} updates "
+        line += (f"; {empty} of {updates} updates have no finished episode started in them "
                  f"({config.rollout_steps} steps per update, episodes of "
                  f"{spec.env.episode_length} steps)")
     return line

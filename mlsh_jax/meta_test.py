@@ -3,8 +3,12 @@
 This is how MLSH is judged (paper Fig. 4 and 7): the return per update on tasks never seen in
 training. MLSH: a fresh master per task learns to use the frozen sub-policies. Flat baselines:
 per task, a copy of the shared policy (or a fresh policy for `scratch`) is trained on the task
-alone. Seed index r is tested with key seed + r (the tasks a single run with that seed would
-meet); all seeds run in one compiled program.
+alone. Seed index r is tested with key seed + r; all seeds run in one compiled program. The
+tasks and their envs' first states depend only on (seed + r, task index), so every algorithm
+is tested on the same tasks (`meta_test_tasks`).
+
+Update u reports the episodes that started in it (`mlsh_jax.mlsh.EpisodeTotals`), so one
+more update runs to finish update U's episodes; its own episodes are not reported.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import numpy as np
 
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.config import RunConfig
+from mlsh_jax.mlsh import EpisodeTotals
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, TrainerState, init_state, seed_keys
+from mlsh_jax.state import Learner, SlotState, TrainerState, init_state, seed_keys
 from mlsh_jax.train import make_chunk
 
 
@@ -31,19 +36,58 @@ class MetaTestResult:
     standard_error: list[float]      # per update
     error_over: str                  # "seeds" or "tasks"
     seed_mean_return: list[list[float]]  # [seed][update], mean over that seed's tasks
-    tasks_with_episodes: list[int]   # per update, (seed, task) pairs that ended an episode
+    tasks_with_episodes: list[int]   # per update, (seed, task) pairs that finished an episode
+                                     # started in it
 
 
-def _hierarchical_returns(config: RunConfig, subpolicies: Learner, num_tasks: int, updates: int,
-                          seed: int):
-    """([seeds, updates, tasks] return sums, episode counts) of fresh masters per task."""
-    spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
+def meta_test_keys(seed: int, seeds: int) -> tuple[jax.Array, jax.Array]:
+    """[seeds] keys of the learners and [seeds] keys of the tasks: two streams of seed + r,
+    so drawing the tasks never reuses a learner's randomness, whatever the algorithm."""
+    keys = jax.vmap(jax.random.split)(seed_keys(seed, seeds))
+    return keys[:, 0], keys[:, 1]
+
+
+def meta_test_tasks(spec: MLSHSpec, task_keys: jax.Array, num_tasks: int):
+    """[seeds, tasks] (task, first observations [E, ...], env states [E]): task t of a seed
+    from fold_in(its task key, t) alone, so the same for every algorithm and every num_tasks
+    (paired comparisons). Randomness after the first reset (env steps, later resets) comes
+    from the learner's rollout keys and is not paired."""
+
+    def one_task(task_key, index):
+        k_task, k_reset = jax.random.split(jax.random.fold_in(task_key, index))
+        task = spec.env.sample_task(k_task)
+        reset = jax.vmap(spec.env.reset, in_axes=(0, None))
+        obs, env_state = reset(jax.random.split(k_reset, spec.config.envs_per_slot), task)
+        return task, obs, env_state
+
+    per_seed = jax.vmap(one_task, in_axes=(None, 0))
+    return jax.jit(jax.vmap(per_seed, in_axes=(0, None)))(task_keys, jnp.arange(num_tasks))
+
+
+def _start_on(slots: SlotState, tasks) -> SlotState:
+    task, obs, env_state = tasks
+    return slots.replace(task=task, obs=obs, env_state=env_state)
+
+
+def hierarchical_meta_test_state(spec: MLSHSpec, subpolicies: Learner, num_tasks: int,
+                                 seed: int) -> TrainerState:
+    """[seeds] states, one slot per task, each with a fresh master over the frozen phi."""
     seeds = jax.tree.leaves(subpolicies)[0].shape[0]
-    state = jax.jit(jax.vmap(lambda key: init_state(spec, key)))(seed_keys(seed, seeds))
+    learner_keys, task_keys = meta_test_keys(seed, seeds)
+    state = jax.jit(jax.vmap(lambda key: init_state(spec, key)))(learner_keys)
+    tasks = meta_test_tasks(spec, task_keys, num_tasks)
     # A copy: the chunk donates its input, and the caller's sub-policies must stay usable.
-    state = state.replace(subpolicies=jax.tree.map(jnp.copy, subpolicies))
+    return state.replace(slots=_start_on(state.slots, tasks),
+                         subpolicies=jax.tree.map(jnp.copy, subpolicies))
+
+
+def _hierarchical_episodes(config: RunConfig, subpolicies: Learner, num_tasks: int,
+                           updates: int, seed: int) -> EpisodeTotals:
+    """[seeds, updates, tasks] episode totals of fresh masters per task."""
+    spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
+    state = hierarchical_meta_test_state(spec, subpolicies, num_tasks, seed)
     _, metrics = make_chunk(spec, updates, batch_dims=1)(state)
-    return metrics.slot_return_sum, metrics.slot_episode_count
+    return metrics.slot_episodes
 
 
 def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
@@ -53,7 +97,10 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
     (scratch, None) a randomly initialised policy."""
     init_tasks = lambda key: jax.vmap(lambda k: init_state(spec, k))(
         jax.random.split(key, num_tasks))
-    state = jax.jit(jax.vmap(init_tasks))(seed_keys(seed, seeds))
+    learner_keys, task_keys = meta_test_keys(seed, seeds)
+    state = jax.jit(jax.vmap(init_tasks))(learner_keys)
+    one_slot = jax.tree.map(lambda x: x[:, :, None], meta_test_tasks(spec, task_keys, num_tasks))
+    state = state.replace(slots=_start_on(state.slots, one_slot))
     if subpolicies is None:
         return state
     per_task = lambda x: jnp.broadcast_to(x[:, None], (seeds, num_tasks) + x.shape[1:])
@@ -64,15 +111,14 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
         return_stats=jax.tree.map(per_task, subpolicies.return_stats)))
 
 
-def _flat_returns(config: RunConfig, subpolicies: Learner | None, num_tasks: int, updates: int,
-                  seed: int, seeds: int):
+def _flat_episodes(config: RunConfig, subpolicies: Learner | None, num_tasks: int,
+                   updates: int, seed: int, seeds: int) -> EpisodeTotals:
     """The same for flat learners, one per task: a 1-slot run vmapped over seeds and tasks."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
     state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds)
     _, metrics = make_chunk(spec, updates, batch_dims=2)(state)
     to_seed_update_task = lambda x: jnp.moveaxis(x[..., 0], 1, 2)  # [R, T, U, 1] -> [R, U, T]
-    return (to_seed_update_task(metrics.slot_return_sum),
-            to_seed_update_task(metrics.slot_episode_count))
+    return jax.tree.map(to_seed_update_task, metrics.slot_episodes)
 
 
 def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int, updates: int,
@@ -80,16 +126,25 @@ def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int,
     """`subpolicies` carry a leading seed axis (as trained); None for `scratch`, which then
     runs `config.num_seeds` independent seeds."""
     if config.hierarchical:
-        sums, counts = _hierarchical_returns(config, subpolicies, num_tasks, updates, seed)
+        episodes = _hierarchical_episodes(config, subpolicies, num_tasks, updates + 1, seed)
     else:
         seeds = config.num_seeds if subpolicies is None else \
             jax.tree.leaves(subpolicies)[0].shape[0]
-        sums, counts = _flat_returns(config, subpolicies, num_tasks, updates, seed, seeds)
-    return summarize_returns(np.asarray(sums, np.float64), np.asarray(counts, np.float64))
+        episodes = _flat_episodes(config, subpolicies, num_tasks, updates + 1, seed, seeds)
+    return summarize_returns(jax.tree.map(lambda x: np.asarray(x, np.float64), episodes))
 
 
-def summarize_returns(sums: np.ndarray, counts: np.ndarray) -> MetaTestResult:
-    """Curves from per-episode return sums and episode counts, both [seeds, updates, tasks]."""
+def episodes_by_start(episodes: EpisodeTotals) -> tuple[np.ndarray, np.ndarray]:
+    """[seeds, U, tasks] return sums and counts of the episodes started in updates 1..U, from
+    totals over U + 1 updates: started and ended in u, plus ended in u + 1 but started before."""
+    return (episodes.started_here_return[:, :-1] + episodes.started_before_return[:, 1:],
+            episodes.started_here_count[:, :-1] + episodes.started_before_count[:, 1:])
+
+
+def summarize_returns(episodes: EpisodeTotals) -> MetaTestResult:
+    """Curves over updates 1..U from episode totals [seeds, U + 1, tasks] (`episodes_by_start`):
+    each task's mean return, then the mean over tasks."""
+    sums, counts = episodes_by_start(episodes)
     has = counts > 0
     per_task = np.where(has, sums / np.maximum(counts, 1.0), np.nan)
     task_totals = np.where(has, per_task, 0.0).sum(axis=2)

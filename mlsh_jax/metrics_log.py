@@ -14,7 +14,7 @@ import numpy as np
 import tensorboardX
 
 from mlsh_jax.config import ConfigError, RunConfig
-from mlsh_jax.mlsh import UpdateMetrics
+from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -29,14 +29,16 @@ def interval_record(metrics: UpdateMetrics,
                     episode_end_names: tuple[str, ...] = ()) -> dict[str, Any]:
     """Aggregate an interval's metrics (host arrays, leaves [seeds, updates, ...]) into one
     record pooled over seeds (episodes, optimizer steps: summed), plus the per-seed episode
-    return when there are several. `episode_end_names` name the env's episode-end metrics
-    (the last axis of `slot_episode_end_sum`)."""
+    return when there are several. The return is that of the episodes that started and ended
+    within the interval (`interval_episodes`). `episode_end_names` name the env's episode-end
+    metrics (the last axis of `slot_episode_end_sum`)."""
     m = metrics
-    episodes = float(m.slot_episode_count.sum())
+    seed_returns, seed_episodes = interval_episodes(m.slot_episodes)
+    episodes = float(seed_episodes.sum())
     num_subpolicies = m.subpolicy_usage.shape[-1]
     record: dict[str, Any] = {
         "episodes": int(episodes),
-        "episode_return": float(m.slot_return_sum.sum() / episodes) if episodes else None,
+        "episode_return": float(seed_returns.sum() / episodes) if episodes else None,
         "joint_fraction": float(m.joint_fraction.mean()),
         "subpolicy_usage": [float(u) for u in
                             m.subpolicy_usage.reshape(-1, num_subpolicies).mean(axis=0)],
@@ -46,20 +48,35 @@ def interval_record(metrics: UpdateMetrics,
     if m.decisions_by_task_type.shape[-2]:
         record["subpolicy_usage_by_task_type"] = _rows(m.decisions_by_task_type.sum(axis=(0, 1)))
     record.update(_episode_end_means(m, episode_end_names))
-    if m.slot_return_sum.shape[0] > 1:
-        seed_episodes = m.slot_episode_count.sum(axis=(1, 2))
-        record["seed_episode_return"] = [
-            float(r / n) if n else None
-            for r, n in zip(m.slot_return_sum.sum(axis=(1, 2)), seed_episodes)]
+    if len(seed_episodes) > 1:
+        record["seed_episode_return"] = [float(r / n) if n else None
+                                         for r, n in zip(seed_returns, seed_episodes)]
     for prefix, group in (("master", m.master), ("subpolicy", m.subpolicy)):
         for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
             record[f"{prefix}/{name}"] = float(np.mean(getattr(group, name)))
     return record
 
 
+def interval_episodes(totals: EpisodeTotals) -> tuple[np.ndarray, np.ndarray]:
+    """[seeds] return sums and counts of the episodes that started and ended within an
+    interval (leaves [seeds, updates, S]): all that ended in it except those of its first
+    update that started before it.
+
+    These are the episodes started in the interval's updates (`EpisodeTotals`) but the last,
+    plus those of the last that already ended: a short-episode bias of at most one update
+    in the interval's length. The other censoring: a slot that restarts (new task, envs
+    reset) drops the episodes it had not finished.
+    """
+    total = lambda x: x.sum(axis=(1, 2))
+    after_first = lambda x: x[:, 1:].sum(axis=(1, 2))
+    return (total(totals.started_here_return) + after_first(totals.started_before_return),
+            total(totals.started_here_count) + after_first(totals.started_before_count))
+
+
 def _episode_end_means(m: UpdateMetrics, names: tuple[str, ...]) -> dict[str, Any]:
     """Mean of each episode-end metric over the episodes that ended, and per task type."""
-    counts = m.slot_episode_count.reshape(-1)
+    ended = m.slot_episodes.started_here_count + m.slot_episodes.started_before_count
+    counts = ended.reshape(-1)
     sums = m.slot_episode_end_sum.reshape(counts.shape + (len(names),))
     types = m.slot_task_type.reshape(-1)
     num_types = m.decisions_by_task_type.shape[-2]

@@ -22,11 +22,29 @@ from mlsh_jax.state import Learner, SlotState, TrainerState, fresh_masters, rese
 
 
 @flax.struct.dataclass
+class EpisodeTotals:
+    """Return sums and counts of the episodes that ended in an update, split by the update
+    they started in.
+
+    Averaging the episodes that merely ended in a rollout over-counts short ones whenever
+    envs start aligned (meta-test update 1, a slot's restart): they are the ones that fit.
+    Attributing each episode to the update it started in is unbiased (Wald's identity): the
+    episodes started in update u are `started_here` of u plus `started_before` of u + 1,
+    exactly when the rollout covers an episode (D >= episode length). With D < L an episode
+    spans several updates and counts toward the update before the one it ended in.
+    """
+
+    started_here_return: jax.Array    # started and ended in this update
+    started_here_count: jax.Array
+    started_before_return: jax.Array  # ended in this update, started in an earlier one
+    started_before_count: jax.Array
+
+
+@flax.struct.dataclass
 class UpdateMetrics:
     """Per-update statistics; per-slot arrays let evaluation compute errors across tasks."""
 
-    slot_return_sum: jax.Array      # [S] sum of returns of episodes that ended in the rollout
-    slot_episode_count: jax.Array   # [S]
+    slot_episodes: EpisodeTotals    # [S] leaves
     slot_episode_end_sum: jax.Array  # [S, M] env.episode_end_metrics summed over ended episodes
     slot_task_type: jax.Array       # [S] env.task_type of each slot's task (0 if not discrete)
     joint_fraction: jax.Array       # share of slots in the joint phase during this update
@@ -170,10 +188,24 @@ def mlsh_update(spec: MLSHSpec, state: TrainerState) -> tuple[TrainerState, Upda
                         update_step=state.update_step + 1), metrics
 
 
+def episode_totals(traj: Trajectory) -> EpisodeTotals:
+    """Per slot: an episode that ended at step t (0-based) after l steps started in this
+    rollout iff t + 1 - l >= 0."""
+    ended = traj.done.astype(jnp.float32)
+    steps_done = jnp.arange(1, ended.shape[0] + 1).reshape((-1,) + (1,) * (ended.ndim - 1))
+    started_here = ended * (traj.episode_length <= steps_done)
+    started_before = ended - started_here
+    per_slot = lambda x: x.sum(axis=(0, 2))
+    return EpisodeTotals(
+        started_here_return=per_slot(traj.episode_return * started_here),
+        started_here_count=per_slot(started_here),
+        started_before_return=per_slot(traj.episode_return * started_before),
+        started_before_count=per_slot(started_before))
+
+
 def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics: PPOMetrics,
               sub_metrics: PPOMetrics, overflow) -> UpdateMetrics:
     cfg = spec.config
-    episode_done = traj.done.astype(jnp.float32)
     decisions = traj.decision.astype(jnp.float32)
     chosen = jax.nn.one_hot(traj.subpolicy, cfg.num_subpolicies) * decisions[..., None]
     slot_chosen = chosen.sum(axis=(0, 2))  # [S, K]
@@ -186,8 +218,7 @@ def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics
     steps = sub_metrics.steps_taken
     weight = steps / jnp.maximum(steps.sum(), 1.0)
     return UpdateMetrics(
-        slot_return_sum=(traj.episode_return * episode_done).sum(axis=(0, 2)),
-        slot_episode_count=episode_done.sum(axis=(0, 2)),
+        slot_episodes=episode_totals(traj),
         slot_episode_end_sum=traj.episode_end.sum(axis=(0, 2)),
         slot_task_type=types,
         joint_fraction=(slots.phase_step >= cfg.warmup_updates).mean(),

@@ -37,6 +37,7 @@ class Trajectory:
     final_value: jax.Array       # active sub-policy's value at its final observation (if so)
     final_master_value: jax.Array  # master's value there
     episode_return: jax.Array    # return of the episode that ended at this step (0 otherwise)
+    episode_length: jax.Array    # steps of the episode that ended at this step (0 otherwise)
     episode_end: jax.Array       # [..., M] env.episode_end_metrics where an episode ended, else 0
     last_master_value: jax.Array  # [S, E] master value at the observation after the rollout
     last_value: jax.Array         # [S, E] active sub-policy's value there
@@ -135,6 +136,7 @@ def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Arr
                       reward=reward, done=done, truncated=done & info["truncated"],
                       **final_values(spec, slots.master, subpolicies, info["final_obs"], z),
                       episode_return=info["episode_return"],
+                      episode_length=info["episode_length"],
                       episode_end=episode_end_values(spec, info, done))
         next_carry = _Carry(env_state=env_state, obs=obs, subpolicy=z,
                             macro_age=jnp.where(decision, 1, carry.macro_age + 1),

@@ -9,9 +9,10 @@ import pytest
 
 from mlsh_jax.algorithms import meta_test_config, training_config
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
-from mlsh_jax.meta_test import flat_meta_test_state, meta_test
+from mlsh_jax.meta_test import flat_meta_test_state, hierarchical_meta_test_state, \
+    meta_test, meta_test_keys, meta_test_tasks
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import init_seeds, init_state
+from mlsh_jax.state import init_seeds, init_state, init_subpolicies, seed_keys
 from mlsh_jax.train import make_chunk
 
 TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=50, macro_duration=10,
@@ -41,13 +42,21 @@ def test_meta_test_configs_freeze_phi_for_mlsh_and_train_one_flat_learner_per_ba
     assert shared.sub_ppo == TINY.finetune_ppo
 
 
-def test_shared_meta_test_starts_each_task_from_its_seeds_policy_with_fresh_adam():
+@pytest.fixture(scope="module")
+def flat_starts():
+    """A trained shared policy (2 seeds) and the flat meta-test states of `shared` (copies of
+    it) and `scratch` on 3 tasks with seed 0."""
     config = dataclasses.replace(TINY, algorithm="shared", num_seeds=2)
     trained = init_seeds(MLSHSpec.build(config))
     trained = trained.subpolicies.replace(opt_state=jax.tree.map(lambda x: x + 1,
                                                                  trained.subpolicies.opt_state))
     spec = MLSHSpec.build(meta_test_config(config, num_tasks=3, updates=2, seed=0))
-    state = flat_meta_test_state(spec, trained, num_tasks=3, seed=0, seeds=2)
+    return (trained, flat_meta_test_state(spec, trained, num_tasks=3, seed=0, seeds=2),
+            flat_meta_test_state(spec, None, num_tasks=3, seed=0, seeds=2))
+
+
+def test_shared_meta_test_starts_each_task_from_its_seeds_policy_with_fresh_adam(flat_starts):
+    trained, state, scratch = flat_starts
     for seed in range(2):
         for task in range(3):
             start = jax.tree.map(lambda x: x[seed, task], state.subpolicies)
@@ -56,7 +65,6 @@ def test_shared_meta_test_starts_each_task_from_its_seeds_policy_with_fresh_adam
             chex.assert_trees_all_equal(start.obs_stats, jax.tree.map(lambda x: x[seed],
                                                                       trained.obs_stats))
             assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(start.opt_state))
-    scratch = flat_meta_test_state(spec, None, num_tasks=3, seed=0, seeds=2)
     first_layer = lambda s, r, t: s.subpolicies.params["params"]["actor"]["Dense_0"]["kernel"][r, t]
     assert not np.array_equal(first_layer(scratch, 0, 0), first_layer(scratch, 0, 1))
     assert not np.array_equal(first_layer(scratch, 0, 0), first_layer(scratch, 1, 0))
@@ -90,3 +98,27 @@ def test_scratch_tasks_learn_independently_and_seeds_are_independent_runs():
     assert not np.array_equal(curves[0], curves[1])
     np.testing.assert_allclose(result.mean_return, curves.mean(axis=0))
     np.testing.assert_allclose(result.standard_error, curves.std(axis=0, ddof=1) / np.sqrt(2))
+
+
+def test_every_algorithm_meta_tests_on_the_same_tasks_and_start_states_per_seed_index(
+        flat_starts):
+    """mlsh_no_warmup is meta-tested as mlsh (same config), shared and scratch share the flat
+    path; the hierarchical and the flat path must start every task identically."""
+    mlsh = dataclasses.replace(TINY, num_seeds=2)
+    no_warmup = dataclasses.replace(mlsh, algorithm="mlsh_no_warmup")
+    assert meta_test_config(no_warmup, 3, 2, 0) == meta_test_config(mlsh, 3, 2, 0)
+    spec = MLSHSpec.build(meta_test_config(mlsh, num_tasks=3, updates=2, seed=0))
+    subpolicies = jax.jit(jax.vmap(lambda key: init_subpolicies(spec, key)))(seed_keys(0, 2))
+    slots = hierarchical_meta_test_state(spec, subpolicies, num_tasks=3, seed=0).slots
+    start = lambda s: (s.task, s.obs, s.env_state)
+    _, shared, scratch = flat_starts
+    for flat in (shared, scratch):
+        chex.assert_trees_all_equal(jax.tree.map(lambda x: x[:, :, 0], start(flat.slots)),
+                                    start(slots))  # [seeds, tasks, 1 slot] -> [seeds, tasks]
+    task_goals = slots.env_state.env_state.goals  # drawn at reset
+    assert len(np.unique(task_goals.reshape(6, -1), axis=0)) == 6  # tasks and seeds differ
+    _, task_keys = meta_test_keys(0, 2)
+    more = meta_test_tasks(spec, task_keys, 32)
+    chex.assert_trees_all_equal(jax.tree.map(lambda x: x[:, :3], more), start(slots))
+    correct_goal = more[0].correct_goal
+    assert not np.array_equal(correct_goal[0], correct_goal[1])

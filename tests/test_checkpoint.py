@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from experiments.config_cli import config_from_dict
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
-from mlsh_jax.mlsh import UpdateMetrics
+from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
 from mlsh_jax.ppo import PPOMetrics
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds
@@ -140,7 +140,7 @@ def _metrics_with(master_value_loss: np.ndarray) -> UpdateMetrics:
     zeros = np.zeros((seeds, updates), np.float32)
     ppo = PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
                      clip_fraction=zeros, steps_taken=zeros)
-    return UpdateMetrics(slot_return_sum=zeros, slot_episode_count=zeros,
+    return UpdateMetrics(slot_episodes=EpisodeTotals(zeros, zeros, zeros, zeros),
                          slot_episode_end_sum=zeros, slot_task_type=zeros, joint_fraction=zeros,
                          subpolicy_usage=zeros, decisions_by_task_type=zeros,
                          master=ppo.replace(value_loss=master_value_loss), subpolicy=ppo,

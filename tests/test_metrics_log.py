@@ -3,7 +3,7 @@
 import numpy as np
 
 from mlsh_jax.metrics_log import interval_record, progress_line
-from mlsh_jax.mlsh import UpdateMetrics
+from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
 from mlsh_jax.ppo import PPOMetrics
 
 
@@ -14,8 +14,11 @@ def metrics(episode_end_sum, episode_count, task_type, num_task_types=2):
     ppo = PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
                      clip_fraction=zeros, steps_taken=np.zeros((1, 1, 2), np.float32))
     return UpdateMetrics(
-        slot_return_sum=np.zeros((1, 1, slots), np.float32),
-        slot_episode_count=np.asarray(episode_count, np.float32)[None, None],
+        slot_episodes=EpisodeTotals(
+            started_here_return=np.zeros((1, 1, slots), np.float32),
+            started_here_count=np.asarray(episode_count, np.float32)[None, None],
+            started_before_return=np.zeros((1, 1, slots), np.float32),
+            started_before_count=np.zeros((1, 1, slots), np.float32)),
         slot_episode_end_sum=np.asarray(episode_end_sum, np.float32)[None, None],
         slot_task_type=np.asarray(task_type, np.int32)[None, None],
         joint_fraction=zeros, subpolicy_usage=np.full((1, 1, 2), 0.5, np.float32),
@@ -46,3 +49,22 @@ def test_a_task_type_without_ended_episodes_is_none_not_zero():
 def test_envs_without_episode_end_metrics_add_nothing():
     record = interval_record(metrics(np.zeros((2, 0)), [1, 1], [0, 0], num_task_types=0))
     assert not any("distance" in key for key in record)
+
+
+def test_interval_return_counts_the_episodes_that_started_and_ended_within_the_interval():
+    """2 seeds x 3 updates x 2 slots. Seed 0: 7 episodes started and ended in an update
+    (return 6), 3 ended in updates 2-3 after starting in an earlier one (return 1); the 6
+    that ended in update 1 but started before the interval (return 6) are left out: 7/10.
+    Seed 1 only ended episodes that started before the interval."""
+    here_count = np.array([[[2, 1], [1, 1], [0, 2]], np.zeros((3, 2))])
+    here_return = np.array([[[2, 0], [1, 1], [0, 2]], np.zeros((3, 2))])
+    before_count = np.array([[[3, 3], [1, 0], [1, 1]], [[2, 0], [0, 0], [0, 0]]])
+    before_return = np.array([[[3, 3], [0, 0], [1, 0]], [[2, 0], [0, 0], [0, 0]]])
+    totals = EpisodeTotals(started_here_return=here_return, started_here_count=here_count,
+                           started_before_return=before_return,
+                           started_before_count=before_count)
+    record = interval_record(metrics(np.zeros((2, 0)), [0, 0], [0, 0], num_task_types=0)
+                             .replace(slot_episodes=totals))
+    assert record["episodes"] == 10
+    assert record["episode_return"] == 0.7
+    assert record["seed_episode_return"] == [0.7, None]

@@ -212,7 +212,8 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not(spec):
     chunk = make_chunk(spec, 3)
     runs = [chunk(init_state(spec, jax.random.PRNGKey(seed)))[1] for seed in (7, 7, 8)]
     chex.assert_trees_all_equal(runs[0], runs[1])
-    assert not np.array_equal(runs[0].slot_return_sum, runs[2].slot_return_sum) or \
+    assert not np.array_equal(runs[0].slot_episodes.started_here_return,
+                              runs[2].slot_episodes.started_here_return) or \
         not np.array_equal(runs[0].master.policy_loss, runs[2].master.policy_loss)
 
 
