@@ -11,7 +11,7 @@ a flat policy is "MLSH without a master and with one sub-policy", trained in eve
 | scratch        | none                                       | a fresh flat policy per task     |
 
 At meta-test a flat policy is trained per task with `finetune_ppo` (standard PPO settings) and
-a fresh Adam state; the shared policy also keeps its observation statistics.
+a fresh Adam state; the shared policy also keeps its observation and return statistics.
 """
 
 from __future__ import annotations

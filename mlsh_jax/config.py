@@ -189,7 +189,8 @@ class RunConfig:
     master_epsilon: float = 0.1
     """Probability that a macro-action's sub-policy is uniform random instead of the master's."""
     stagger: bool = True
-    """Start slots at evenly spread points of their W+U cycle, so some slot is always joint."""
+    """Spread the slots over their W+U cycle (lengthening each slot's first warmup), so that
+    after the first W updates a steady share of them is joint in every update."""
     normalize_observations: bool = True
     """Running mean/std observation normalisation (per slot for masters, shared for subs)."""
     observation_clip: float = 5.0
@@ -268,6 +269,10 @@ class RunConfig:
         for name in ("master_ppo", "sub_ppo", "finetune_ppo"):
             _require(isinstance(getattr(self, name), PPOConfig), name, getattr(self, name),
                      "must be a PPOConfig")
+        # Fine-tuning reads the shared policy's critic on the scale it was trained on.
+        _require(self.finetune_ppo.normalize_returns == self.sub_ppo.normalize_returns,
+                 "finetune_ppo.normalize_returns", self.finetune_ppo.normalize_returns,
+                 f"must equal sub_ppo.normalize_returns={self.sub_ppo.normalize_returns}")
 
     def _check_env_options(self) -> None:
         accepted = envs.options(self.env)

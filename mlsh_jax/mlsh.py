@@ -151,7 +151,7 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
 
 def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array) -> SlotState:
     """Count the update; a slot that finished W+U updates gets a new task, fresh theta
-    (with fresh Adam state and observation stats) and freshly reset envs."""
+    (with fresh Adam state, observation and return stats) and freshly reset envs."""
     k_task, k_master, k_reset = jax.random.split(key, 3)
     phase = slots.phase_step + 1
     finished = phase >= spec.config.cycle_length

@@ -27,6 +27,10 @@ from mlsh_jax.normalization import RunningStats, normalize_value, update_stats
 ApplyFn = Callable[..., tuple]
 """(params, normalised_obs) -> (distribution, value)."""
 
+VALUE_TARGET_CLIP = 10.0
+"""Bound on a normalised value target. After many all-zero returns (a sparse reward not yet
+found) the returns' std is near 0 and the first success would normalise to thousands."""
+
 
 @flax.struct.dataclass
 class Batch:
@@ -104,6 +108,12 @@ def ppo_loss(params, apply_fn: ApplyFn, batch: Batch, mask: jax.Array, cfg: PPOC
     return loss, aux
 
 
+def critic_targets(return_stats: RunningStats, returns: jax.Array) -> jax.Array:
+    """Returns on the critic's normalised scale, bounded by VALUE_TARGET_CLIP."""
+    return jnp.clip(normalize_value(return_stats, returns), -VALUE_TARGET_CLIP,
+                    VALUE_TARGET_CLIP)
+
+
 def _where_tree(pred, new, old):
     return jax.tree.map(lambda n, o: jnp.where(pred, n, o), new, old)
 
@@ -124,7 +134,7 @@ def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask
         return_stats = update_stats(return_stats, batch.returns[:, None], mask)
     batch = batch.replace(advantages=normalize_advantages(batch.advantages, mask),
                           values=normalize_value(return_stats, batch.values),
-                          returns=normalize_value(return_stats, batch.returns))
+                          returns=critic_targets(return_stats, batch.returns))
     size = mask.shape[0]
     minibatch_size = -(-size // cfg.num_minibatches)
     padded = minibatch_size * cfg.num_minibatches

@@ -48,8 +48,9 @@ def flat_starts():
     it) and `scratch` on 3 tasks with seed 0."""
     config = dataclasses.replace(TINY, algorithm="shared", num_seeds=2)
     trained = init_seeds(MLSHSpec.build(config))
-    trained = trained.subpolicies.replace(opt_state=jax.tree.map(lambda x: x + 1,
-                                                                 trained.subpolicies.opt_state))
+    moved = lambda tree: jax.tree.map(lambda x: x + 1, tree)
+    trained = trained.subpolicies.replace(opt_state=moved(trained.subpolicies.opt_state),
+                                          return_stats=moved(trained.subpolicies.return_stats))
     spec = MLSHSpec.build(meta_test_config(config, num_tasks=3, updates=2, seed=0))
     return (trained, flat_meta_test_state(spec, trained, num_tasks=3, seed=0, seeds=2),
             flat_meta_test_state(spec, None, num_tasks=3, seed=0, seeds=2))
@@ -64,6 +65,8 @@ def test_shared_meta_test_starts_each_task_from_its_seeds_policy_with_fresh_adam
                                                                    trained.params))
             chex.assert_trees_all_equal(start.obs_stats, jax.tree.map(lambda x: x[seed],
                                                                       trained.obs_stats))
+            chex.assert_trees_all_equal(start.return_stats, jax.tree.map(lambda x: x[seed],
+                                                                         trained.return_stats))
             assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(start.opt_state))
     first_layer = lambda s, r, t: s.subpolicies.params["params"]["actor"]["Dense_0"]["kernel"][r, t]
     assert not np.array_equal(first_layer(scratch, 0, 0), first_layer(scratch, 0, 1))

@@ -72,6 +72,9 @@ def assert_same_within_noise(at_1, at_100):
 
 @pytest.mark.slow
 def test_fresh_masters_over_fixed_subpolicies_learn_the_same_on_rewards_times_1_and_100():
+    """Fails with one gradient clip over actor and critic (measured with 3 seeds x 8 tasks:
+    41.0 at x1 against 30.1 at x100 after 10 updates); return normalisation on its own is
+    checked by tests/test_ppo.py."""
     config = dataclasses.replace(load_config_file("moving_bandits.py"), envs_per_slot=64)
     results = []
     for scale in (1.0, 100.0):
@@ -84,6 +87,8 @@ def test_fresh_masters_over_fixed_subpolicies_learn_the_same_on_rewards_times_1_
 
 @pytest.mark.slow
 def test_flat_ppo_from_scratch_learns_the_same_on_rewards_times_1_and_100():
+    """Fails with one gradient clip over actor and critic (measured: 23.0 at x1 against 9.2 at
+    x100 after 15 updates)."""
     config = dataclasses.replace(load_config_file("moving_bandits.py"), algorithm="scratch",
                                  envs_per_slot=64)
     results = [meta_test(dataclasses.replace(config, reward_scale=scale), None, num_tasks=32,

@@ -158,6 +158,7 @@ def test_each_task_gets_exactly_w_warmup_then_u_joint_updates_and_a_fresh_master
             np.testing.assert_array_equal(state.slots.phase_step, 0)
             np.testing.assert_array_equal(adam_count, 0)
             np.testing.assert_allclose(state.slots.master.obs_stats.count, 1e-4)
+            np.testing.assert_allclose(state.slots.master.return_stats.count, 1e-4)
             fresh = jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.all(a != b)),
                                                  state.slots.master.params,
                                                  before.slots.master.params))

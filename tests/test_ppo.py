@@ -6,11 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from envs.base import Discrete
-from mlsh_jax.config import NetworkConfig, PPOConfig
+import pytest
+
+from envs.base import Box, Discrete
+from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.networks import subpolicy_network
-from mlsh_jax.normalization import init_return_stats, scale_value
-from mlsh_jax.ppo import Batch, clip_actor_and_critic_apart, make_optimizer, ppo_update
+from mlsh_jax.normalization import init_return_stats, scale_value, update_stats
+from mlsh_jax.ppo import (VALUE_TARGET_CLIP, Batch, clip_actor_and_critic_apart, critic_targets,
+                          make_optimizer, ppo_update)
 
 NETWORK = subpolicy_network(Discrete(5), NetworkConfig(hidden_sizes=(16, 16)))
 CONFIG = PPOConfig(epochs=2, num_minibatches=2)
@@ -67,3 +70,27 @@ def test_a_huge_critic_gradient_does_not_shrink_the_actors_gradient():
     alone, _ = optax.clip_by_global_norm(0.5).update(actor_only, optax.EmptyState())
     chex.assert_trees_all_close(clipped["params"]["actor"], alone["params"]["actor"])
     assert float(optax.tree.norm(clipped["params"]["critic"])) <= 0.5 + 1e-5
+
+
+def test_a_gaussian_policys_log_std_is_clipped_with_the_actor():
+    network = subpolicy_network(Box(3), NetworkConfig(hidden_sizes=(8,)))
+    params = network.init(jax.random.PRNGKey(0), jnp.zeros(4))
+    grads = jax.tree.map(jnp.ones_like, params)
+    grads["params"]["critic"] = jax.tree.map(lambda g: 1e6 * g, grads["params"]["critic"])
+    clip = clip_actor_and_critic_apart(1e9)  # the actor's norm is far below: unchanged
+    clipped, _ = clip.update(grads, clip.init(params), params)
+    np.testing.assert_array_equal(clipped["params"]["log_std"], grads["params"]["log_std"])
+
+
+def test_a_first_sparse_reward_after_many_zero_returns_gives_a_bounded_critic_target():
+    stats = init_return_stats()
+    for _ in range(10):
+        stats = update_stats(stats, jnp.zeros((2000, 1)), jnp.ones(2000))
+    assert float(stats.var[0]) < 1e-6
+    targets = critic_targets(stats, jnp.asarray([0.0, 0.5]))
+    np.testing.assert_allclose(targets, [0.0, VALUE_TARGET_CLIP], atol=1e-3)
+
+
+def test_fine_tuning_must_read_the_critic_on_the_scale_it_was_trained_on():
+    with pytest.raises(ConfigError, match="finetune_ppo.normalize_returns=False"):
+        RunConfig(finetune_ppo=PPOConfig(normalize_returns=False))

@@ -45,6 +45,11 @@ def test_transferred_subpolicies_replace_the_first_k_keeping_the_rest_and_adam_f
                                 jax.tree.map(lambda x: x[:, 2:], fresh.params))
     chex.assert_trees_all_equal(phi.opt_state, fresh.opt_state)
     chex.assert_trees_all_equal(phi.obs_stats, trained.obs_stats)
+    chex.assert_trees_all_equal(jax.tree.map(lambda x: x[:, :2], phi.return_stats),
+                                trained.return_stats)
+    chex.assert_trees_all_equal(jax.tree.map(lambda x: x[:, 2:], phi.return_stats),
+                                jax.tree.map(lambda x: x[:, 2:], fresh.return_stats))
+    assert float(trained.return_stats.count.min()) > 1.0  # the source's critics were trained
     source_params = jax.tree.leaves(trained.params)
     assert any(not np.allclose(a, b) for a, b in
                zip(source_params, jax.tree.leaves(jax.tree.map(lambda x: x[:, :2], fresh.params))))
