@@ -125,7 +125,7 @@ def test_overrides_are_validated_together_not_one_by_one():
     ("network=64", "'network' is a group"),
     ("num_slots", "expected key=value"),
     ("foo=1", "unknown key 'foo'; valid keys: env, backend, episode_length, start_cell, "
-              "goal_ends_episode, algorithm"),
+              "goal_ends_episode, reward_scale, algorithm"),
 ])
 def test_bad_override_message_names_key_and_value(override, message):
     with pytest.raises(ConfigError) as error:
