@@ -207,8 +207,8 @@ class EpisodeStats(Wrapper[TaskT]):
     """Reports each finished episode's return and length in `info`, for logging.
 
     `info["episode_return"]` / `info["episode_length"]` hold the totals of the episode that
-    ended at this step and 0 on every other step, so `sum(info[...]) / sum(done)` over a
-    rollout is the mean. Put it outside `AutoReset` (see `wrap_for_training`).
+    ended at this step and 0 on every other step; the length tells a learner when the episode
+    started. Put it outside `AutoReset` (see `wrap_for_training`).
     """
 
     def reset(self, key: jax.Array, task: TaskT) -> tuple[jax.Array, EpisodeStatsState]:

@@ -1,8 +1,8 @@
 """Checkpoints: the whole training state (orbax) and an export of the sub-policies (msgpack).
 
 `RunCheckpoints` keeps the full `TrainerState` of all seeds (phi, every slot's theta, optimizer
-states, phases, observation and return statistics, keys, counters) under DIR/checkpoints with orbax's
-`CheckpointManager`: saves are asynchronous (training continues while the state is written)
+states, phases, observation and return statistics, keys, counters) under DIR/checkpoints with
+orbax's `CheckpointManager`: saves are asynchronous (training continues while the state is written)
 and atomic (written to a temporary directory, renamed when complete), so a process killed
 mid-save leaves the previous checkpoint intact.
 

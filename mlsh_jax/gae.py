@@ -63,7 +63,7 @@ class MacroTransitions:
     valid: jax.Array      # [M] bool: entry holds a real transition
     reward: jax.Array     # [M] sum of env rewards during the macro-action
     done: jax.Array       # [M] bool: the episode ended inside the macro-action
-    truncated: jax.Array  # [M] bool: ... and that end was a truncation
+    truncated: jax.Array  # [M] bool: ... and that end was a truncation (truncated implies done)
     final_value: jax.Array  # [M] master value at the truncated episode's final observation
     overflow: jax.Array   # [] int32: decisions that did not fit (0 when capacity is right)
 
@@ -89,7 +89,7 @@ def compact_macros(decisions: jax.Array, rewards: jax.Array, dones: jax.Array,
     reward = jnp.where(valid, cumulative[next_start] - cumulative[start], 0.0)
     last = jnp.maximum(next_start - 1, 0)
     return MacroTransitions(start=start, valid=valid, reward=reward, done=valid & dones[last],
-                            truncated=valid & dones[last] & truncated[last],
+                            truncated=valid & truncated[last],
                             final_value=final_values[last],
                             overflow=jnp.maximum(count - capacity, 0))
 

@@ -23,7 +23,7 @@ from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.config import RunConfig
 from mlsh_jax.mlsh import EpisodeTotals
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, SlotState, TrainerState, init_state, seed_keys
+from mlsh_jax.state import Learner, TrainerState, init_state, seed_keys
 from mlsh_jax.train import make_chunk
 
 
@@ -64,21 +64,16 @@ def meta_test_tasks(spec: MLSHSpec, task_keys: jax.Array, num_tasks: int):
     return jax.jit(jax.vmap(per_seed, in_axes=(0, None)))(task_keys, jnp.arange(num_tasks))
 
 
-def _start_on(slots: SlotState, tasks) -> SlotState:
-    task, obs, env_state = tasks
-    return slots.replace(task=task, obs=obs, env_state=env_state)
-
-
 def hierarchical_meta_test_state(spec: MLSHSpec, subpolicies: Learner, num_tasks: int,
                                  seed: int) -> TrainerState:
     """[seeds] states, one slot per task, each with a fresh master over the frozen phi."""
     seeds = jax.tree.leaves(subpolicies)[0].shape[0]
     learner_keys, task_keys = meta_test_keys(seed, seeds)
-    state = jax.jit(jax.vmap(lambda key: init_state(spec, key)))(learner_keys)
     tasks = meta_test_tasks(spec, task_keys, num_tasks)
+    state = jax.jit(jax.vmap(lambda key, start: init_state(spec, key, start)))(learner_keys,
+                                                                               tasks)
     # A copy: the chunk donates its input, and the caller's sub-policies must stay usable.
-    return state.replace(slots=_start_on(state.slots, tasks),
-                         subpolicies=jax.tree.map(jnp.copy, subpolicies))
+    return state.replace(subpolicies=jax.tree.map(jnp.copy, subpolicies))
 
 
 def _hierarchical_episodes(config: RunConfig, subpolicies: Learner, num_tasks: int,
@@ -95,12 +90,11 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
     """[seeds, tasks] 1-slot states, each task with its own flat learner: a copy of its seed's
     shared policy with its observation and return statistics and a fresh Adam state, or
     (scratch, None) a randomly initialised policy."""
-    init_tasks = lambda key: jax.vmap(lambda k: init_state(spec, k))(
-        jax.random.split(key, num_tasks))
+    init_tasks = lambda key, starts: jax.vmap(lambda k, start: init_state(spec, k, start))(
+        jax.random.split(key, num_tasks), starts)
     learner_keys, task_keys = meta_test_keys(seed, seeds)
-    state = jax.jit(jax.vmap(init_tasks))(learner_keys)
     one_slot = jax.tree.map(lambda x: x[:, :, None], meta_test_tasks(spec, task_keys, num_tasks))
-    state = state.replace(slots=_start_on(state.slots, one_slot))
+    state = jax.jit(jax.vmap(init_tasks))(learner_keys, one_slot)
     if subpolicies is None:
         return state
     per_task = lambda x: jnp.broadcast_to(x[:, None], (seeds, num_tasks) + x.shape[1:])

@@ -56,10 +56,9 @@ class PPOMetrics:
 
 def _network_of(params):
     """Labels each parameter 'critic' or 'actor' (the actor MLP and a Gaussian's log-std)."""
-    return {collection: {name: jax.tree.map(lambda _, n=name: "critic" if n == "critic"
-                                            else "actor", subtree)
-                         for name, subtree in modules.items()}
-            for collection, modules in params.items()}
+    in_critic = lambda path: any(getattr(key, "key", None) == "critic" for key in path)
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: "critic" if in_critic(path) else "actor", params)
 
 
 def clip_actor_and_critic_apart(max_norm: float) -> optax.GradientTransformation:

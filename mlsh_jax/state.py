@@ -53,6 +53,11 @@ def select_slots(chosen: jax.Array, new, old):
     return jax.tree.map(pick, new, old)
 
 
+def _repeated(tree, count: int):
+    """`count` copies of `tree` stacked along a new leading axis."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (count,) + x.shape), tree)
+
+
 def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner | None:
     """Newly initialised theta, Adam state, observation and return stats for every slot."""
     cfg = spec.config
@@ -60,10 +65,9 @@ def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner | None:
         return None
     obs_size = spec.env.observation_size
     params = init_stacked(spec.master, key, cfg.num_slots, obs_size)
-    per_slot = lambda make: jax.vmap(lambda _: make())(jnp.arange(cfg.num_slots))
     return Learner(params=params, opt_state=jax.vmap(spec.master_optimizer.init)(params),
-                   obs_stats=per_slot(lambda: init_stats(obs_size)),
-                   return_stats=per_slot(init_return_stats))
+                   obs_stats=_repeated(init_stats(obs_size), cfg.num_slots),
+                   return_stats=_repeated(init_return_stats(), cfg.num_slots))
 
 
 def sample_tasks(spec: MLSHSpec, key: jax.Array):
@@ -86,14 +90,22 @@ def init_subpolicies(spec: MLSHSpec, key: jax.Array) -> Learner:
     params = init_stacked(spec.subpolicy, key, count, obs_size)
     return Learner(params=params, opt_state=jax.vmap(spec.sub_optimizer.init)(params),
                    obs_stats=init_stats(obs_size),
-                   return_stats=jax.vmap(lambda _: init_return_stats())(jnp.arange(count)))
+                   return_stats=_repeated(init_return_stats(), count))
 
 
-def init_state(spec: MLSHSpec, key: jax.Array) -> TrainerState:
-    """The state of one run (one seed) before its first update."""
+def init_state(spec: MLSHSpec, key: jax.Array, start=None) -> TrainerState:
+    """The state of one run (one seed) before its first update.
+
+    `start` = (tasks, obs, env_state) puts the slots on given tasks and first env states (the
+    paired meta-test's); otherwise they are drawn from `key`. The learners' keys are the same
+    either way.
+    """
     k_sub, k_master, k_task, k_reset, k_run = jax.random.split(key, 5)
-    tasks = sample_tasks(spec, k_task)
-    obs, env_state = reset_envs(spec, k_reset, tasks)
+    if start is None:
+        tasks = sample_tasks(spec, k_task)
+        obs, env_state = reset_envs(spec, k_reset, tasks)
+    else:
+        tasks, obs, env_state = start
     slots = SlotState(task=tasks, master=fresh_masters(spec, k_master),
                       phase_step=jnp.asarray(initial_phases(spec.config)), env_state=env_state,
                       obs=obs)
