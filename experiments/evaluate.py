@@ -19,6 +19,7 @@ import jax
 
 from experiments.config_cli import config_from_dict, error_exit
 from mlsh_jax.checkpoint import CheckpointError, load_subpolicies
+from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.meta_test import MetaTestResult, meta_test
@@ -105,6 +106,7 @@ def summary_line(config: RunConfig, spec: MLSHSpec, tasks: int, result: MetaTest
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    enable_compile_cache()
     try:
         config, subpolicies = load_run(args.workdir)
         updates = args.updates or max(config.warmup_updates, 1)

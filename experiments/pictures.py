@@ -33,6 +33,7 @@ from experiments.config_cli import error_exit
 from experiments.evaluate import META_TEST_SEED_OFFSET, int_at_least, load_run, read_run_config
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.checkpoint import CheckpointError
+from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import HIERARCHICAL_ALGORITHMS, ConfigError, RunConfig
 from mlsh_jax.networks import apply_stacked
 from mlsh_jax.normalization import normalize
@@ -353,6 +354,7 @@ def _picture_rooms(args: argparse.Namespace, config: RunConfig, subpolicies: Lea
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    enable_compile_cache()
     try:
         config = read_run_config(args.workdir)
         _check_drawable(config)

@@ -32,6 +32,7 @@ from experiments.config_cli import error_exit
 from experiments.evaluate import int_at_least, read_run_config
 from experiments.pictures import DPI, subpolicy_colour
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
+from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.normalization import normalize
 from mlsh_jax.rollout import subpolicy_outputs
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    enable_compile_cache()
     if args.out.suffix not in FORMATS:
         return error_exit(f"--out {str(args.out)!r}: must end in {' or '.join(FORMATS)}")
     try:

@@ -20,6 +20,7 @@ import time
 
 from experiments.config_cli import apply_overrides, available_configs, error_exit, load_config_file
 from mlsh_jax.checkpoint import CheckpointError
+from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError
 from mlsh_jax.metrics_log import check_wandb_available
 from mlsh_jax.sharding import initialize_distributed
@@ -133,6 +134,7 @@ class StopOnSignal:
 
 
 def main(argv: list[str] | None = None) -> int:
+    enable_compile_cache()
     stop = StopOnSignal()
     try:
         rest, overrides = split_overrides(sys.argv[1:] if argv is None else argv)

@@ -94,12 +94,23 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def progress_line(record: dict[str, Any], episode_end_names: tuple[str, ...] = ()) -> str:
+def duration(seconds: float) -> str:
+    """h:mm:ss, the format a reader compares with a clock."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def progress_line(record: dict[str, Any], episode_end_names: tuple[str, ...] = (),
+                  elapsed: float | None = None, eta: float | None = None) -> str:
+    """One line per log interval; `elapsed` (wall seconds of this process, compiling included)
+    and `eta` (seconds to the last update) are shown when given."""
     width = len(str(record["total_updates"]))
     usage = "/".join(f"{u:.2f}" for u in record["subpolicy_usage"])
+    timing = "" if elapsed is None else f"elapsed {duration(elapsed)}  "
+    timing += "" if eta is None else f"eta {duration(eta)}  "
     line = (f"[{record['update']:>{width}}/{record['total_updates']}] "
             f"steps {record['env_steps'] / 1e6:.2f}M  sps {record['steps_per_second'] / 1e3:.1f}k  "
-            f"return {_number(record['episode_return'])}  "
+            f"{timing}return {_number(record['episode_return'])}  "
             f"joint {record['joint_fraction']:.2f}  usage {usage}")
     for name in episode_end_names:
         line += f"  {name} {_number(record[name])}"

@@ -7,14 +7,17 @@ contribute their steps to the shared sub-policies' update.
 
 from __future__ import annotations
 
+import functools
+
 import flax.struct
 import jax
 import jax.numpy as jnp
 
 from mlsh_jax.distributions import epsilon_mixture
 from mlsh_jax.gae import compact_macros, macro_advantages, step_advantages
+from mlsh_jax.grouped import grouped_apply
 from mlsh_jax.normalization import normalize, update_stats
-from mlsh_jax.ppo import Batch, PPOMetrics, ppo_update
+from mlsh_jax.ppo import Batch, PPOMetrics, grouped_ppo_update, ppo_update
 from mlsh_jax.rollout import Trajectory, rollout
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, SlotState, TrainerState, fresh_masters, reset_envs, \
@@ -109,10 +112,11 @@ def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.
 
 def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Array,
                        traj: Trajectory, key: jax.Array):
-    """Masked PPO for the K shared sub-policies on the joint-phase slots' steps.
+    """PPO for the K shared sub-policies on the joint-phase slots' steps.
 
     The joint slots are gathered into a static-size batch (`spec.joint_capacity`), so warmup
-    slots cost nothing here. Sub-policy k learns only from the steps where z == k.
+    slots cost nothing here. Sub-policy k learns only from the steps where z == k, each step
+    run through its own sub-policy only (`grouped_ppo_update`).
     """
     cfg = spec.config
     is_joint = phase_step >= cfg.warmup_updates
@@ -133,17 +137,11 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
     batch = Batch(obs=flat(normed), actions=flat(take(traj.action)),
                   log_probs=flat(take(traj.log_prob)), values=flat(take(traj.value)),
                   advantages=flat(advantages), returns=flat(returns))
-    z = flat(take(traj.subpolicy))
-    masks = (z[None, :] == jnp.arange(cfg.num_subpolicies)[:, None]) & flat(step_valid)[None, :]
-
-    def one_subpolicy(params, opt_state, return_stats, mask, k):
-        return ppo_update(params, opt_state, return_stats, batch, mask, k,
-                          apply_fn=spec.subpolicy.apply, optimizer=spec.sub_optimizer,
-                          cfg=cfg.sub_ppo)
-
-    params, opt_state, return_stats, metrics = jax.vmap(one_subpolicy)(
-        subpolicies.params, subpolicies.opt_state, subpolicies.return_stats, masks,
-        jax.random.split(key, cfg.num_subpolicies))
+    learner = jnp.where(flat(step_valid), flat(take(traj.subpolicy)), cfg.num_subpolicies)
+    params, opt_state, return_stats, metrics = grouped_ppo_update(
+        subpolicies.params, subpolicies.opt_state, subpolicies.return_stats, batch, learner, key,
+        grouped_apply_fn=functools.partial(grouped_apply, spec.subpolicy),
+        optimizer=spec.sub_optimizer, cfg=cfg.sub_ppo)
     stats = update_stats(subpolicies.obs_stats, raw_obs, step_valid)
     return Learner(params=params, opt_state=opt_state, obs_stats=stats,
                    return_stats=return_stats), metrics

@@ -13,7 +13,7 @@ from envs.base import Box, Discrete
 from mlsh_jax.config import NetworkConfig
 from mlsh_jax.distributions import Categorical, DiagGaussian
 
-_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": nn.relu}
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": nn.relu}
 
 
 def _scaled_normal(gain: float):
@@ -35,7 +35,7 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        act = _ACTIVATIONS[self.activation]
+        act = ACTIVATIONS[self.activation]
         for width in self.hidden_sizes:
             x = act(nn.Dense(width, kernel_init=_scaled_normal(np.sqrt(2)))(x))
         return nn.Dense(self.out_dim, kernel_init=_scaled_normal(self.out_gain))(x)

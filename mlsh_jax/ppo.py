@@ -1,7 +1,8 @@
 """Clipped PPO over a flat batch with a sample mask.
 
-One implementation serves the masters (vmapped over slots), the sub-policies (vmapped over K,
-each masked to the steps it was active) and the flat baselines. A learner whose mask selects no
+One implementation serves the masters (vmapped over slots), the sub-policies (K stacked
+learners, each on the steps it was active: `grouped_ppo_update`) and the flat baselines. A
+learner whose mask selects no
 sample in a minibatch skips that optimizer step entirely, so an idle sub-policy and its Adam
 moments stay bit-identical (the original took zero-gradient Adam steps, which moves them).
 
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 from mlsh_jax.config import PPOConfig
+from mlsh_jax.grouped import group_order, num_tiles
 from mlsh_jax.normalization import RunningStats, normalize_value, update_stats
 
 ApplyFn = Callable[..., tuple]
@@ -73,7 +75,8 @@ def make_optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
 
 
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+    """Mean of `x` [n] over the samples `mask` [..., n] selects (one mean per leading index)."""
+    return jnp.sum(x * mask, axis=-1) / jnp.maximum(jnp.sum(mask, axis=-1), 1.0)
 
 
 def normalize_advantages(advantages: jax.Array, mask: jax.Array) -> jax.Array:
@@ -84,6 +87,9 @@ def normalize_advantages(advantages: jax.Array, mask: jax.Array) -> jax.Array:
 
 
 def ppo_loss(params, apply_fn: ApplyFn, batch: Batch, mask: jax.Array, cfg: PPOConfig):
+    """The clipped PPO loss of the samples `mask` [n] selects; with `mask` [K, n], of K
+    learners with disjoint parameters and samples: the sum of their losses (so each one's
+    gradient is that of its own loss) and their metrics [K]."""
     dist, value = apply_fn(params, batch.obs)
     log_prob = dist.log_prob(batch.actions)
     log_ratio = log_prob - batch.log_probs
@@ -103,8 +109,8 @@ def ppo_loss(params, apply_fn: ApplyFn, batch: Batch, mask: jax.Array, cfg: PPOC
                      approx_kl=masked_mean((ratio - 1.0) - log_ratio, mask),
                      clip_fraction=masked_mean(
                          (jnp.abs(ratio - 1.0) > cfg.clip_epsilon).astype(jnp.float32), mask),
-                     steps_taken=jnp.asarray(0.0))
-    return loss, aux
+                     steps_taken=jnp.zeros_like(loss))
+    return jnp.sum(loss), aux
 
 
 def critic_targets(return_stats: RunningStats, returns: jax.Array) -> jax.Array:
@@ -115,6 +121,25 @@ def critic_targets(return_stats: RunningStats, returns: jax.Array) -> jax.Array:
 
 def _where_tree(pred, new, old):
     return jax.tree.map(lambda n, o: jnp.where(pred, n, o), new, old)
+
+
+def _epochs(minibatch_step, carry, size: int, key: jax.Array, cfg: PPOConfig):
+    """`cfg.epochs` shuffles of the sample indices 0 .. size-1, each cut into
+    `cfg.num_minibatches` minibatches (padded with the index `size`) fed to `minibatch_step`.
+    Metrics are averaged over the optimizer steps actually taken (per learner)."""
+    minibatch_size = -(-size // cfg.num_minibatches)
+    padded = minibatch_size * cfg.num_minibatches
+
+    def epoch(carry, epoch_key):
+        order = jax.random.permutation(epoch_key, size)
+        order = jnp.concatenate([order, jnp.full((padded - size,), size, order.dtype)])
+        return jax.lax.scan(minibatch_step, carry, order.reshape(cfg.num_minibatches, -1))
+
+    carry, aux = jax.lax.scan(epoch, carry, jax.random.split(key, cfg.epochs))
+    taken = aux.steps_taken
+    denom = jnp.maximum(taken.sum(axis=(0, 1)), 1.0)
+    metrics = jax.tree.map(lambda x: jnp.sum(x * taken, axis=(0, 1)) / denom, aux)
+    return carry, metrics.replace(steps_taken=taken.sum(axis=(0, 1)))
 
 
 def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask: jax.Array,
@@ -135,8 +160,6 @@ def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask
                           values=normalize_value(return_stats, batch.values),
                           returns=critic_targets(return_stats, batch.returns))
     size = mask.shape[0]
-    minibatch_size = -(-size // cfg.num_minibatches)
-    padded = minibatch_size * cfg.num_minibatches
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
     def minibatch_step(carry, indices):
@@ -153,14 +176,62 @@ def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask
         opt_state = _where_tree(has_data, new_opt_state, opt_state)
         return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
 
-    def epoch(carry, epoch_key):
-        order = jax.random.permutation(epoch_key, size)
-        order = jnp.concatenate([order, jnp.full((padded - size,), size, order.dtype)])
-        return jax.lax.scan(minibatch_step, carry, order.reshape(cfg.num_minibatches, -1))
+    (params, opt_state), metrics = _epochs(minibatch_step, (params, opt_state), size, key, cfg)
+    return params, opt_state, return_stats, metrics
 
-    (params, opt_state), aux = jax.lax.scan(epoch, (params, opt_state),
-                                            jax.random.split(key, cfg.epochs))
-    taken = aux.steps_taken
-    denom = jnp.maximum(taken.sum(), 1.0)
-    metrics = jax.tree.map(lambda x: jnp.sum(x * taken) / denom, aux)
-    return params, opt_state, return_stats, metrics.replace(steps_taken=taken.sum())
+
+def grouped_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch,
+                       learner: jax.Array, key: jax.Array, *, grouped_apply_fn: Callable,
+                       optimizer: optax.GradientTransformation, cfg: PPOConfig):
+    """`ppo_update` of K learners with stacked parameters, each on its own samples
+    (`learner` [B]: the learner of each sample, K or more for none), at about the cost of one.
+
+    Every learner sees the minibatches of one shared shuffle, restricted to its samples, which
+    is `ppo_update` vmapped over K with one key (same per-learner statistics: each learner's
+    minibatch sequence is a uniform shuffle of its samples either way). Within a minibatch the
+    rows are sorted by learner and `grouped_apply_fn(params, obs, learner)` runs each through
+    its own network once, instead of every network through every row. Advantages, return
+    statistics and value targets are per learner; a learner without samples in a minibatch
+    skips that step, so an idle one and its Adam state stay bit-identical.
+    """
+    num_learners = jax.tree.leaves(params)[0].shape[0]
+    learner = jnp.minimum(learner, num_learners)
+    owners = jnp.arange(num_learners)[:, None]
+    masks = (learner[None, :] == owners).astype(jnp.float32)
+    if cfg.normalize_returns:
+        return_stats = jax.vmap(update_stats, in_axes=(0, None, 0))(
+            return_stats, batch.returns[:, None], masks)
+    own = lambda per_learner: jnp.take_along_axis(
+        per_learner, jnp.minimum(learner, num_learners - 1)[None], axis=0)[0]
+    batch = batch.replace(
+        advantages=own(jax.vmap(normalize_advantages, in_axes=(None, 0))(batch.advantages,
+                                                                          masks)),
+        values=own(jax.vmap(normalize_value, in_axes=(0, None))(return_stats, batch.values)),
+        returns=own(jax.vmap(critic_targets, in_axes=(0, None))(return_stats, batch.returns)))
+    size = learner.shape[0]
+    minibatch_size = -(-size // cfg.num_minibatches)
+    tile_padding = -minibatch_size % num_tiles(num_learners)
+    grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+    update = jax.vmap(optimizer.update)
+    keep_idle = jax.vmap(_where_tree)
+
+    def minibatch_step(carry, indices):
+        params, opt_state = carry
+        indices = jnp.concatenate([indices, jnp.full((tile_padding,), size, indices.dtype)])
+        in_range = indices < size
+        owner = jnp.where(in_range, learner[jnp.where(in_range, indices, 0)], num_learners)
+        order = group_order(owner, num_learners + 1)
+        rows, owner = jnp.where(in_range, indices, 0)[order], owner[order]
+        minibatch = jax.tree.map(lambda x: x[rows], batch)
+        mb_masks = (owner[None, :] == owners).astype(jnp.float32)
+        apply_fn = lambda p, obs: grouped_apply_fn(p, obs, owner)
+        (_, aux), grads = grad_fn(params, apply_fn, minibatch, mb_masks, cfg)
+        updates, new_opt_state = update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        has_data = mb_masks.sum(axis=1) > 0
+        params = keep_idle(has_data, new_params, params)
+        opt_state = keep_idle(has_data, new_opt_state, opt_state)
+        return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
+
+    (params, opt_state), metrics = _epochs(minibatch_step, (params, opt_state), size, key, cfg)
+    return params, opt_state, return_stats, metrics

@@ -176,6 +176,7 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
         + (f"; resuming after update {done}" if done else ""))
     writers = open_writers(workdir, config, resume_after=done) if primary else []
     compiled: dict[int, Callable] = {}
+    started, timed_updates, timed_seconds = time.perf_counter(), 0, 0.0
     stop = should_stop()
     try:
         while done < config.total_updates and not stop:
@@ -208,7 +209,10 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
                 writer.write(record)
             if primary:
                 save_subpolicies(workdir, state.subpolicies)
-            log(progress_line(record, spec.env.episode_end_metrics))
+            timed_updates, timed_seconds = timed_updates + length, timed_seconds + seconds
+            log(progress_line(record, spec.env.episode_end_metrics,
+                              elapsed=time.perf_counter() - started,
+                              eta=(config.total_updates - done) * timed_seconds / timed_updates))
             stop = should_stop()
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
             if crossed or done == config.total_updates or stop:

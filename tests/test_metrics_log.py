@@ -46,6 +46,13 @@ def test_a_task_type_without_ended_episodes_is_none_not_zero():
     assert "distance_to_goal 4.00 (4.00/n/a)" in progress_line(record, ("distance_to_goal",))
 
 
+def test_progress_line_shows_elapsed_time_and_eta_as_hours_minutes_seconds():
+    record = interval_record(metrics([[8.0], [1.0]], [2, 1], [0, 1]), ("distance_to_target",))
+    record.update(update=5, total_updates=10, env_steps=1000, steps_per_second=100.0)
+    line = progress_line(record, ("distance_to_target",), elapsed=3725.4, eta=59.6)
+    assert "sps 0.1k  elapsed 1:02:05  eta 0:01:00  return" in line
+
+
 def test_envs_without_episode_end_metrics_add_nothing():
     record = interval_record(metrics(np.zeros((2, 0)), [1, 1], [0, 0], num_task_types=0))
     assert not any("distance" in key for key in record)
