@@ -1,7 +1,8 @@
 """The command-line tools: config files, overrides, one-line errors, and a tiny train + meta-test.
 
-Error paths run as real subprocesses (they exit before anything is compiled, ~1-2 s each);
-only the end-to-end test compiles, once for training and once for the meta-test.
+Error paths run in-process through each CLI's `main` (they exit before anything is compiled),
+and a few as real subprocesses, so the process's exit status and stderr are checked too; only
+the end-to-end test compiles, once for training and once for the meta-test.
 """
 
 import dataclasses
@@ -18,6 +19,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments.config_cli import apply_overrides, config_from_dict, load_config_file
+from experiments.evaluate import main as evaluate_main
+from experiments.run import main as run_main
 from mlsh_jax.config import ConfigError, NetworkConfig, RunConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -30,12 +33,25 @@ def cli(module: str, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def in_process(capsys, *args: str, main=run_main) -> subprocess.CompletedProcess:
+    """`python -m experiments.run ARGS` (or another CLI's `main`) in this process, as a
+    finished process."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for text in expected:
         assert text in lines[0]
+
+
+def test_a_bad_override_exits_2_with_one_line_from_a_real_process():
+    assert_one_line_error(cli("experiments.run", "--config", "moving_bandits.py",
+                              "--config.num_subpolicies=0"), "num_subpolicies=0", ">= 1")
 
 
 @pytest.mark.parametrize("override, expected", [
@@ -62,28 +78,28 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -
                  marks=pytest.mark.skipif(importlib.util.find_spec("wandb") is not None,
                                           reason="wandb is installed here")),
 ])
-def test_bad_override_exits_2_with_one_line_naming_the_value(override, expected):
-    assert_one_line_error(cli("experiments.run", "--config", "moving_bandits.py", *override),
+def test_bad_override_exits_2_with_one_line_naming_the_value(capsys, override, expected):
+    assert_one_line_error(in_process(capsys, "--config", "moving_bandits.py", *override),
                           *expected)
 
 
-def test_unknown_config_name_lists_the_available_configs():
-    assert_one_line_error(cli("experiments.run", "--config", "nope.py"),
+def test_unknown_config_name_lists_the_available_configs(capsys):
+    assert_one_line_error(in_process(capsys, "--config", "nope.py"),
                           "'nope.py'", "four_rooms.py", "key_door.py", "moving_bandits.py")
 
 
-def test_workdir_that_is_a_file_is_refused_before_training(tmp_path):
+def test_workdir_that_is_a_file_is_refused_before_training(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_one_line_error(cli("experiments.run", "--config", "moving_bandits",
-                              "--workdir", str(blocker)), "not a directory")
+    assert_one_line_error(in_process(capsys, "--config", "moving_bandits",
+                                     "--workdir", str(blocker)), "not a directory")
 
 
-def test_workdir_that_cannot_be_created_is_refused_before_training(tmp_path):
+def test_workdir_that_cannot_be_created_is_refused_before_training(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_one_line_error(cli("experiments.run", "--config", "moving_bandits",
-                              "--workdir", str(blocker / "run")), "is not writable")
+    assert_one_line_error(in_process(capsys, "--config", "moving_bandits",
+                                     "--workdir", str(blocker / "run")), "is not writable")
 
 
 def test_help_lists_the_available_configs():
@@ -92,11 +108,11 @@ def test_help_lists_the_available_configs():
     assert "moving_bandits.py" in result.stdout and "four_rooms.py" in result.stdout
 
 
-def test_evaluate_without_a_checkpoint_exits_2(tmp_path):
-    assert_one_line_error(cli("experiments.evaluate", "--workdir", str(tmp_path)), "config.json")
+def test_evaluate_without_a_checkpoint_exits_2(capsys, tmp_path):
+    evaluate = lambda: in_process(capsys, "--workdir", str(tmp_path), main=evaluate_main)
+    assert_one_line_error(evaluate(), "config.json")
     (tmp_path / "config.json").write_text(json.dumps(dataclasses.asdict(RunConfig())))
-    assert_one_line_error(cli("experiments.evaluate", "--workdir", str(tmp_path)),
-                          "no sub-policy checkpoint")
+    assert_one_line_error(evaluate(), "no sub-policy checkpoint")
 
 
 def test_overrides_are_parsed_by_field_type():

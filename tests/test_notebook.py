@@ -4,6 +4,7 @@ silently breaks."""
 import pathlib
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -21,6 +22,7 @@ def outputs_of(cell) -> str:
     return "".join(out.get("text", "") for out in cell.get("outputs", []))
 
 
+@pytest.mark.slow  # ~1-2 min; the CLI's end-to-end test covers the same run by default
 def test_notebook_runs_end_to_end_and_shows_curves_and_the_picture(tmp_path, monkeypatch):
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")  # the kernel inherits it, on any dev machine
     notebook = nbformat.read(NOTEBOOK, as_version=4)
