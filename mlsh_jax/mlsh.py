@@ -17,7 +17,7 @@ from mlsh_jax.distributions import epsilon_mixture
 from mlsh_jax.gae import compact_macros, macro_advantages, step_advantages
 from mlsh_jax.grouped import grouped_apply
 from mlsh_jax.normalization import normalize, update_stats
-from mlsh_jax.ppo import Batch, PPOMetrics, grouped_ppo_update, ppo_update
+from mlsh_jax.ppo import Batch, PPOMetrics, grouped_ppo_update, sparse_ppo_update, zero_metrics
 from mlsh_jax.rollout import Trajectory, rollout
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, SlotState, TrainerState, fresh_masters, reset_envs, \
@@ -73,7 +73,8 @@ def _master_apply(spec: MLSHSpec):
 
 
 def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.Array):
-    """PPO on each slot's macro transitions (1/N timescale), every slot its own theta."""
+    """PPO on each slot's macro transitions (1/N timescale), every slot its own theta, at a
+    cost set by the decisions made, not by the macro lists' capacity (`sparse_ppo_update`)."""
     cfg = spec.config
     compact = jax.vmap(jax.vmap(compact_macros, in_axes=(0,) * 5 + (None,)),
                        in_axes=(0,) * 5 + (None,))
@@ -98,9 +99,10 @@ def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.
         normed = normalize(stats, obs, cfg.observation_clip, cfg.normalize_observations)
         batch = Batch(obs=flat(normed), actions=flat(z), log_probs=flat(log_probs),
                       values=flat(values), advantages=flat(advantages), returns=flat(returns))
-        params, opt_state, return_stats, metrics = ppo_update(
+        params, opt_state, return_stats, metrics = sparse_ppo_update(
             learner.params, learner.opt_state, learner.return_stats, batch, flat(valid), k,
-            apply_fn=_master_apply(spec), optimizer=spec.master_optimizer, cfg=cfg.master_ppo)
+            apply_fn=_master_apply(spec), optimizer=spec.master_optimizer, cfg=cfg.master_ppo,
+            chunk_size=spec.master_chunk_size)
         return Learner(params=params, opt_state=opt_state, obs_stats=stats,
                        return_stats=return_stats), metrics
 
@@ -160,12 +162,6 @@ def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array) -> SlotStat
     return select_slots(finished, restarted, slots.replace(phase_step=phase))
 
 
-def _empty_ppo_metrics(count: int) -> PPOMetrics:
-    zeros = jnp.zeros((count,), jnp.float32)
-    return PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
-                      clip_fraction=zeros, steps_taken=zeros)
-
-
 def mlsh_update(spec: MLSHSpec, state: TrainerState) -> tuple[TrainerState, UpdateMetrics]:
     cfg = spec.config
     key, k_roll, k_master, k_sub, k_phase = jax.random.split(state.key, 5)
@@ -173,13 +169,13 @@ def mlsh_update(spec: MLSHSpec, state: TrainerState) -> tuple[TrainerState, Upda
     if cfg.hierarchical:
         masters, master_metrics, overflow = update_masters(spec, slots.master, traj, k_master)
     else:
-        masters, master_metrics = None, jax.tree.map(jnp.mean, _empty_ppo_metrics(1))
+        masters, master_metrics = None, zero_metrics()
         overflow = jnp.zeros((), jnp.int32)
     if spec.joint_capacity > 0:
         subpolicies, sub_metrics = update_subpolicies(spec, state.subpolicies, slots.phase_step,
                                                       traj, k_sub)
     else:
-        subpolicies, sub_metrics = state.subpolicies, _empty_ppo_metrics(cfg.num_subpolicies)
+        subpolicies, sub_metrics = state.subpolicies, zero_metrics((cfg.num_subpolicies,))
     metrics = summarize(spec, slots, traj, master_metrics, sub_metrics, overflow)
     slots = advance_phases(spec, slots.replace(master=masters), k_phase)
     return TrainerState(slots=slots, subpolicies=subpolicies, key=key,

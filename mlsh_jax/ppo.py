@@ -136,10 +136,22 @@ def _epochs(minibatch_step, carry, size: int, key: jax.Array, cfg: PPOConfig):
         return jax.lax.scan(minibatch_step, carry, order.reshape(cfg.num_minibatches, -1))
 
     carry, aux = jax.lax.scan(epoch, carry, jax.random.split(key, cfg.epochs))
+    return carry, _mean_over_steps(aux)
+
+
+def _mean_over_steps(aux: PPOMetrics) -> PPOMetrics:
+    """Metrics [epochs, minibatches, ...] averaged over the optimizer steps actually taken
+    (per learner); `steps_taken` becomes their count."""
     taken = aux.steps_taken
     denom = jnp.maximum(taken.sum(axis=(0, 1)), 1.0)
     metrics = jax.tree.map(lambda x: jnp.sum(x * taken, axis=(0, 1)) / denom, aux)
-    return carry, metrics.replace(steps_taken=taken.sum(axis=(0, 1)))
+    return metrics.replace(steps_taken=taken.sum(axis=(0, 1)))
+
+
+def zero_metrics(shape: tuple[int, ...] = ()) -> PPOMetrics:
+    zeros = jnp.zeros(shape, jnp.float32)
+    return PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
+                      clip_fraction=zeros, steps_taken=zeros)
 
 
 def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask: jax.Array,
@@ -178,6 +190,68 @@ def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask
 
     (params, opt_state), metrics = _epochs(minibatch_step, (params, opt_state), size, key, cfg)
     return params, opt_state, return_stats, metrics
+
+
+def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch,
+                      mask: jax.Array, key: jax.Array, *, apply_fn: ApplyFn,
+                      optimizer: optax.GradientTransformation, cfg: PPOConfig, chunk_size: int):
+    """`ppo_update` at a cost set by the samples `mask` selects, not by the batch's size.
+
+    For fixed-capacity batches mostly made of padding: a master's macro list holds one entry
+    per step for envs that can end early, ~N times the decisions made. Each epoch shuffles
+    the selected samples alone and cuts them into `cfg.num_minibatches` minibatches of equal
+    size; a minibatch's gradient is accumulated over chunks of `chunk_size` rows, looping only
+    over the chunks that hold samples. So every selected sample is used once per epoch, the
+    gradient is that of the minibatch's mean loss, and padding costs nothing but its sort.
+    """
+    mask = mask.astype(jnp.float32)
+    if cfg.normalize_returns:
+        return_stats = update_stats(return_stats, batch.returns[:, None], mask)
+    batch = batch.replace(advantages=normalize_advantages(batch.advantages, mask),
+                          values=normalize_value(return_stats, batch.values),
+                          returns=critic_targets(return_stats, batch.returns))
+    size = mask.shape[0]
+    count = mask.sum().astype(jnp.int32)
+    minibatch_size = -(-count // cfg.num_minibatches)
+    grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+    zero_grads = jax.tree.map(jnp.zeros_like, params)
+
+    def epoch(carry, epoch_key):
+        # Selected samples first, in random order; the tail (padding) is never read.
+        order = jnp.argsort(jnp.where(mask > 0, jax.random.uniform(epoch_key, (size,)), 2.0))
+        order = jnp.concatenate([order, jnp.zeros((chunk_size,), order.dtype)])
+
+        def minibatch_step(carry, index):
+            params, opt_state = carry
+            start = index * minibatch_size
+            stop = jnp.minimum(start + minibatch_size, count)
+            taken = jnp.maximum(stop - start, 0)
+
+            def chunk(chunk_index, totals):
+                grads, metrics = totals
+                first = start + chunk_index * chunk_size
+                rows = jax.lax.dynamic_slice(order, (first,), (chunk_size,))
+                chunk_mask = (first + jnp.arange(chunk_size) < stop).astype(jnp.float32)
+                minibatch = jax.tree.map(lambda x: x[rows], batch)
+                (_, aux), chunk_grads = grad_fn(params, apply_fn, minibatch, chunk_mask, cfg)
+                share = chunk_mask.sum() / jnp.maximum(taken, 1)
+                add = lambda total, part: total + share * part
+                return jax.tree.map(add, grads, chunk_grads), jax.tree.map(add, metrics, aux)
+
+            chunks = -(-taken // chunk_size)
+            grads, aux = jax.lax.fori_loop(0, chunks, chunk, (zero_grads, zero_metrics()))
+            updates, new_opt_state = optimizer.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            has_data = taken > 0
+            params = _where_tree(has_data, new_params, params)
+            opt_state = _where_tree(has_data, new_opt_state, opt_state)
+            return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
+
+        return jax.lax.scan(minibatch_step, carry, jnp.arange(cfg.num_minibatches))
+
+    (params, opt_state), aux = jax.lax.scan(epoch, (params, opt_state),
+                                            jax.random.split(key, cfg.epochs))
+    return params, opt_state, return_stats, _mean_over_steps(aux)
 
 
 def grouped_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch,

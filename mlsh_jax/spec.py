@@ -51,6 +51,14 @@ def joint_slot_capacity(config: RunConfig) -> int:
     return max(counts)
 
 
+def master_chunk_size(config: RunConfig) -> int:
+    """Rows per gradient chunk of a master's minibatch: a minibatch's size when no episode
+    ends inside the rollout (E * ceil(D/N) decisions), so that fixed-length tasks take one
+    chunk and early episode ends add chunks only as their extra decisions need."""
+    decisions = config.envs_per_slot * -(-config.rollout_steps // config.macro_duration)
+    return -(-decisions // config.master_ppo.num_minibatches)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class MLSHSpec:
     config: RunConfig  # as run: `training_config` of the user's config
@@ -60,6 +68,7 @@ class MLSHSpec:
     master_optimizer: optax.GradientTransformation
     sub_optimizer: optax.GradientTransformation
     macro_capacity: int
+    master_chunk_size: int
     joint_capacity: int
 
     @property
@@ -79,5 +88,6 @@ class MLSHSpec:
             sub_optimizer=make_optimizer(config.sub_ppo),
             macro_capacity=macro_capacity(config.rollout_steps, config.macro_duration,
                                           raw_env.episode_length, raw_env.terminates_early),
+            master_chunk_size=master_chunk_size(config),
             joint_capacity=joint_slot_capacity(config),
         )

@@ -13,7 +13,7 @@ from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.networks import subpolicy_network
 from mlsh_jax.normalization import init_return_stats, scale_value, update_stats
 from mlsh_jax.ppo import (VALUE_TARGET_CLIP, Batch, clip_actor_and_critic_apart, critic_targets,
-                          make_optimizer, ppo_update)
+                          make_optimizer, ppo_update, sparse_ppo_update)
 
 NETWORK = subpolicy_network(Discrete(5), NetworkConfig(hidden_sizes=(16, 16)))
 CONFIG = PPOConfig(epochs=2, num_minibatches=2)
@@ -94,3 +94,63 @@ def test_a_first_sparse_reward_after_many_zero_returns_gives_a_bounded_critic_ta
 def test_fine_tuning_must_read_the_critic_on_the_scale_it_was_trained_on():
     with pytest.raises(ConfigError, match="finetune_ppo.normalize_returns=False"):
         RunConfig(finetune_ppo=PPOConfig(normalize_returns=False))
+
+
+def sparse_batch(size: int = 96, selected: int = 40, padding_value: float = 0.0):
+    """A batch whose first `selected` rows are samples and the rest padding (the masters'
+    fixed-capacity macro lists): rows shuffled, padding filled with `padding_value`."""
+    batch = batch_with_returns_times(1.0)
+    batch = jax.tree.map(lambda x: jnp.concatenate([x, x[: size - 64]]), batch)
+    mask = (jnp.arange(size) < selected).astype(jnp.float32)
+    pad = lambda x: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)) > 0, x,
+                              jnp.asarray(padding_value, x.dtype))
+    batch = batch.replace(obs=pad(batch.obs), advantages=pad(batch.advantages),
+                          returns=pad(batch.returns), values=pad(batch.values))
+    order = jax.random.permutation(jax.random.PRNGKey(3), size)
+    return jax.tree.map(lambda x: x[order], batch), mask[order]
+
+
+def sparse_update(batch, mask, cfg: PPOConfig, chunk_size: int, sparse: bool = True):
+    params = NETWORK.init(jax.random.PRNGKey(1), jnp.zeros(6))
+    optimizer = make_optimizer(cfg)
+    common = dict(apply_fn=NETWORK.apply, optimizer=optimizer, cfg=cfg)
+    if sparse:
+        return jax.jit(lambda p, o: sparse_ppo_update(
+            p, o, init_return_stats(), batch, mask, jax.random.PRNGKey(2), chunk_size=chunk_size,
+            **common))(params, optimizer.init(params))
+    return jax.jit(lambda p, o: ppo_update(p, o, init_return_stats(), batch, mask,
+                                           jax.random.PRNGKey(2), **common))(
+        params, optimizer.init(params))
+
+
+def test_sparse_update_takes_the_masked_updates_full_batch_steps_at_one_minibatch():
+    """With one minibatch per epoch both updates step on the mean loss of all samples."""
+    cfg = PPOConfig(epochs=3, num_minibatches=1)
+    batch, mask = sparse_batch()
+    sparse = sparse_update(batch, mask, cfg, chunk_size=16)
+    masked = sparse_update(batch, mask, cfg, chunk_size=16, sparse=False)
+    chex.assert_trees_all_close(sparse[0], masked[0], rtol=1e-4, atol=1e-6)
+    chex.assert_trees_all_close(sparse[3], masked[3], rtol=1e-4, atol=1e-6)
+    assert float(sparse[3].steps_taken) == 3.0
+
+
+def test_sparse_update_does_not_depend_on_the_chunk_size_or_on_the_padding():
+    cfg = PPOConfig(epochs=2, num_minibatches=3)
+    batch, mask = sparse_batch()
+    whole = sparse_update(batch, mask, cfg, chunk_size=96)
+    garbage = sparse_batch(padding_value=1e4)
+    for chunk_size in (1, 5, 96):
+        chex.assert_trees_all_close(sparse_update(*garbage, cfg, chunk_size=chunk_size)[0],
+                                    whole[0], rtol=1e-4, atol=1e-6)
+    assert float(whole[3].steps_taken) == 6.0
+
+
+def test_sparse_update_without_samples_leaves_the_learner_and_its_adam_state_unchanged():
+    cfg = PPOConfig(epochs=2, num_minibatches=2)
+    batch, mask = sparse_batch(selected=0)
+    params = NETWORK.init(jax.random.PRNGKey(1), jnp.zeros(6))
+    opt_state = make_optimizer(cfg).init(params)
+    new_params, new_opt_state, _, metrics = sparse_update(batch, mask, cfg, chunk_size=8)
+    chex.assert_trees_all_equal(new_params, params)
+    chex.assert_trees_all_equal(new_opt_state, opt_state)
+    assert float(metrics.steps_taken) == 0.0
