@@ -123,6 +123,27 @@ def _where_tree(pred, new, old):
     return jax.tree.map(lambda n, o: jnp.where(pred, n, o), new, old)
 
 
+def _on_the_critics_scale(return_stats: RunningStats, batch: Batch, mask: jax.Array,
+                          cfg: PPOConfig) -> tuple[RunningStats, Batch]:
+    """The masked returns update `return_stats` (with `cfg.normalize_returns`); advantages are
+    normalised over the masked samples, values and returns put on the critic's scale."""
+    if cfg.normalize_returns:
+        return_stats = update_stats(return_stats, batch.returns[:, None], mask)
+    return return_stats, batch.replace(
+        advantages=normalize_advantages(batch.advantages, mask),
+        values=normalize_value(return_stats, batch.values),
+        returns=critic_targets(return_stats, batch.returns))
+
+
+def _step_if_data(optimizer: optax.GradientTransformation, params, opt_state, grads,
+                  has_data: jax.Array):
+    """One optimizer step, skipped entirely (Adam's moments included) without samples."""
+    updates, new_opt_state = optimizer.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    return (_where_tree(has_data, new_params, params),
+            _where_tree(has_data, new_opt_state, opt_state))
+
+
 def _epochs(minibatch_step, carry, size: int, key: jax.Array, cfg: PPOConfig):
     """`cfg.epochs` shuffles of the sample indices 0 .. size-1, each cut into
     `cfg.num_minibatches` minibatches (padded with the index `size`) fed to `minibatch_step`.
@@ -166,11 +187,7 @@ def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask
     the optimizer steps actually taken, the value loss on the normalised scale.
     """
     mask = mask.astype(jnp.float32)
-    if cfg.normalize_returns:
-        return_stats = update_stats(return_stats, batch.returns[:, None], mask)
-    batch = batch.replace(advantages=normalize_advantages(batch.advantages, mask),
-                          values=normalize_value(return_stats, batch.values),
-                          returns=critic_targets(return_stats, batch.returns))
+    return_stats, batch = _on_the_critics_scale(return_stats, batch, mask, cfg)
     size = mask.shape[0]
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
@@ -181,11 +198,8 @@ def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask
         minibatch = jax.tree.map(lambda x: x[safe], batch)
         mb_mask = mask[safe] * in_range
         (_, aux), grads = grad_fn(params, apply_fn, minibatch, mb_mask, cfg)
-        updates, new_opt_state = optimizer.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
         has_data = mb_mask.sum() > 0
-        params = _where_tree(has_data, new_params, params)
-        opt_state = _where_tree(has_data, new_opt_state, opt_state)
+        params, opt_state = _step_if_data(optimizer, params, opt_state, grads, has_data)
         return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
 
     (params, opt_state), metrics = _epochs(minibatch_step, (params, opt_state), size, key, cfg)
@@ -205,11 +219,7 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
     gradient is that of the minibatch's mean loss, and padding costs nothing but its sort.
     """
     mask = mask.astype(jnp.float32)
-    if cfg.normalize_returns:
-        return_stats = update_stats(return_stats, batch.returns[:, None], mask)
-    batch = batch.replace(advantages=normalize_advantages(batch.advantages, mask),
-                          values=normalize_value(return_stats, batch.values),
-                          returns=critic_targets(return_stats, batch.returns))
+    return_stats, batch = _on_the_critics_scale(return_stats, batch, mask, cfg)
     size = mask.shape[0]
     count = mask.sum().astype(jnp.int32)
     minibatch_size = -(-count // cfg.num_minibatches)
@@ -240,11 +250,8 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
 
             chunks = -(-taken // chunk_size)
             grads, aux = jax.lax.fori_loop(0, chunks, chunk, (zero_grads, zero_metrics()))
-            updates, new_opt_state = optimizer.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
             has_data = taken > 0
-            params = _where_tree(has_data, new_params, params)
-            opt_state = _where_tree(has_data, new_opt_state, opt_state)
+            params, opt_state = _step_if_data(optimizer, params, opt_state, grads, has_data)
             return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
 
         return jax.lax.scan(minibatch_step, carry, jnp.arange(cfg.num_minibatches))
