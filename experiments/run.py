@@ -12,6 +12,7 @@ status is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM); a second one abort
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import pathlib
 import signal
@@ -24,7 +25,7 @@ from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError
 from mlsh_jax.metrics_log import check_wandb_available
 from mlsh_jax.sharding import initialize_distributed
-from mlsh_jax.train import NonFiniteError, train
+from mlsh_jax.train import NonFiniteError, RunWriteError, train
 
 OVERRIDE_PREFIX = "--config."
 
@@ -133,8 +134,19 @@ class StopOnSignal:
             signal.signal(signum, handler)
 
 
+def quiet_background_failures() -> None:
+    """Keep orbax's own reports of a failed background save off the console.
+
+    orbax logs such a failure (e.g. a full disk) from each of its threads with a traceback,
+    through absl and asyncio, before `train` reports it in one line naming the checkpoint.
+    """
+    for logger in ("absl", "asyncio"):
+        logging.getLogger(logger).setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> int:
     enable_compile_cache()
+    quiet_background_failures()
     stop = StopOnSignal()
     try:
         rest, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
@@ -149,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             state = train(config, workdir, should_stop=lambda: stop.requested)
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
-    except NonFiniteError as error:
+    except (NonFiniteError, RunWriteError) as error:
         error_exit(error)
         return 1
     except KeyboardInterrupt:

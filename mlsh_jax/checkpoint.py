@@ -4,7 +4,8 @@
 states, phases, observation and return statistics, keys, counters) under DIR/checkpoints with
 orbax's `CheckpointManager`: saves are asynchronous (training continues while the state is written)
 and atomic (written to a temporary directory, renamed when complete), so a process killed
-mid-save leaves the previous checkpoint intact.
+mid-save leaves the previous checkpoint intact. A save that fails (a full disk) is reported as a
+`WriteFailed` naming the checkpoint, wherever orbax surfaces it: at the next save or at close.
 
 `subpolicies.msgpack` is the small artifact meta-test and transfer read: phi alone, written
 atomically (temp file + rename) at every log interval.
@@ -12,14 +13,18 @@ atomically (temp file + rename) at every log interval.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import re
 
 import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+
+from mlsh_jax.writes import WriteFailed, writing
 
 SUBPOLICIES_FILE = "subpolicies.msgpack"
 CHECKPOINTS_DIR = "checkpoints"
@@ -58,18 +63,28 @@ class RunCheckpoints:
             self.directory, item_handlers=ocp.StandardCheckpointHandler(),
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                                  enable_async_checkpointing=True))
+        self._saving: int | None = None
 
     def latest_step(self) -> int | None:
         """The newest complete checkpoint's update count (incomplete saves are never listed)."""
         return self._manager.latest_step()
 
+    def newest_intact(self) -> int | None:
+        """The newest checkpoint committed on disk, read afresh: after a failed save the
+        manager's own list may still name the step that never completed."""
+        return max(ocp.utils.checkpoint_steps(self.directory), default=None)
+
     def save(self, step: int, state) -> None:
-        """Starts an asynchronous save of `state` as update `step`.
+        """Starts an asynchronous save of `state` as update `step`, after the previous one is
+        committed (a `WriteFailed` naming it if it failed).
 
         The saved tree is a device copy: the next training chunk donates (reuses) the state's
         buffers while the background save may still be reading them.
         """
-        self._manager.save(step, args=ocp.args.StandardSave(jax.tree.map(jnp.copy, state)))
+        self.wait()
+        self._saving = step
+        with self._failed_writes():
+            self._manager.save(step, args=ocp.args.StandardSave(jax.tree.map(jnp.copy, state)))
 
     def restore(self, step: int, template):
         """The state saved at `step`, in the structure of `template`, or a CheckpointError
@@ -86,20 +101,43 @@ class RunCheckpoints:
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
     def wait(self) -> None:
-        """Blocks until a save in flight is committed."""
-        self._manager.wait_until_finished()
+        """Blocks until a save in flight is committed (a `WriteFailed` if it failed)."""
+        with self._failed_writes():
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
         """Waits for a save in flight, then releases the manager."""
-        self._manager.wait_until_finished()
+        self.wait()
         self._manager.close()
+
+    @contextlib.contextmanager
+    def _failed_writes(self):
+        """A failed write of the checkpoint in flight as a `WriteFailed` naming it.
+
+        orbax's background threads write through tensorstore, which reports a full disk as
+        `ValueError("RESOURCE_EXHAUSTED: ... [os_error_code='28']")`.
+        """
+        target = self.directory / str(self._saving)
+        try:
+            with writing(target):
+                yield
+        except ValueError as error:
+            code = re.search(r"os_error_code='(\d+)'", str(error))
+            if code is None:
+                raise
+            raise WriteFailed(int(code[1]), os.strerror(int(code[1])), str(target)) from None
 
 
 def save_subpolicies(workdir: pathlib.Path, subpolicies) -> pathlib.Path:
     path = pathlib.Path(workdir) / SUBPOLICIES_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(flax.serialization.to_bytes(jax.device_get(subpolicies)))
-    os.replace(tmp, path)
+    with writing(path):
+        try:
+            tmp.write_bytes(flax.serialization.to_bytes(jax.device_get(subpolicies)))
+        except OSError:
+            tmp.unlink(missing_ok=True)  # give back the space of a partial write
+            raise
+        os.replace(tmp, path)
     return path
 
 

@@ -8,13 +8,17 @@ import importlib.util
 import json
 import os
 import pathlib
+import time
 from typing import Any
 
 import numpy as np
-import tensorboardX
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto.event_pb2 import Event, SessionLog
+from tensorboardX.summary import scalar
 
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
+from mlsh_jax.writes import writing
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -141,46 +145,63 @@ class JsonlWriter:
 
     Records of updates after `resume_after` (written after the checkpoint the run resumes
     from; all of them when it starts over) are dropped first, so the file reads as one
-    uninterrupted run.
+    uninterrupted run. A write that fails (a full disk) raises `WriteFailed` naming the file.
     """
 
     def __init__(self, path: pathlib.Path, resume_after: int = 0):
-        if path.exists():
-            kept = [line for line in path.read_text().splitlines()
-                    if _update_of(line) <= resume_after]
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(line + "\n" for line in kept))
-            os.replace(tmp, path)
-        self._file = open(path, "a", encoding="utf-8")
+        self._path = path
+        with writing(path):
+            if path.exists():
+                kept = [line for line in path.read_text().splitlines()
+                        if _update_of(line) <= resume_after]
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text("".join(line + "\n" for line in kept))
+                os.replace(tmp, path)
+            self._file = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        with writing(self._path):
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        with writing(self._path):
+            self._file.close()
 
 
 class TensorBoardWriter:
     """Scalars of each record as TensorBoard events (tensorboardX: no TensorFlow needed).
 
     The x-axis is env steps, the unit RL curves are compared in. On resume, events past the
-    checkpoint are purged (`purge_step`), as metrics.jsonl drops its records.
+    checkpoint are purged (a session start at `purge_step`), as metrics.jsonl drops its
+    records. Events are written and flushed in the calling thread, not by tensorboardX's
+    `SummaryWriter`, whose background thread would print a full disk's traceback instead of
+    raising it to the training loop (as `WriteFailed` naming the folder).
     """
 
     def __init__(self, logdir: pathlib.Path, purge_step: int | None = None):
-        self._writer = tensorboardX.SummaryWriter(logdir=str(logdir), purge_step=purge_step)
+        self._logdir = logdir
+        with writing(logdir):
+            logdir.mkdir(parents=True, exist_ok=True)
+            self._events = EventsWriter(str(logdir / "events"))
+            if purge_step is not None:
+                self._events.write_event(Event(step=purge_step, session_log=SessionLog(
+                    status=SessionLog.START)))
+            self._events.flush()
 
     def write(self, record: dict[str, Any]) -> None:
-        step = record["env_steps"]
-        for name, value in record.items():
-            if name != "env_steps":
-                for tag, number in _scalars(name, value):
-                    self._writer.add_scalar(tag, number, step)
-        self._writer.flush()
+        step, wall_time = record["env_steps"], time.time()
+        with writing(self._logdir):
+            for name, value in record.items():
+                if name != "env_steps":
+                    for tag, number in _scalars(name, value):
+                        self._events.write_event(Event(wall_time=wall_time, step=step,
+                                                       summary=scalar(tag, number)))
+            self._events.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        with writing(self._logdir):
+            self._events.close()
 
 
 class WandbWriter:

@@ -3,6 +3,7 @@ between chunks, resumable from the latest checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -21,6 +22,7 @@ from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
 from mlsh_jax.sharding import place, slot_mesh, state_shardings
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import TrainerState, init_seeds
+from mlsh_jax.writes import WriteFailed, writing
 
 CONFIG_FILE = "config.json"
 RESUMABLE_FIELDS = ("total_updates", "log_every", "checkpoint_every", "max_to_keep",
@@ -31,6 +33,20 @@ RESUMABLE_FIELDS = ("total_updates", "log_every", "checkpoint_every", "max_to_ke
 
 class NonFiniteError(RuntimeError):
     """A loss or parameter became NaN/inf; the run stopped before saving anything from it."""
+
+
+class RunWriteError(RuntimeError):
+    """A file of the run could not be written (e.g. the disk is full); the run stopped, and
+    its newest intact checkpoint is where the same command resumes."""
+
+
+def _write_failed(error: WriteFailed, newest_intact: int | None) -> RunWriteError:
+    what = "disk full while writing" if error.disk_full else "could not write"
+    fix = "free space" if error.disk_full else "fix this"
+    kept = (f"the newest intact checkpoint is update {newest_intact}" if newest_intact
+            else "there is no checkpoint yet")
+    return RunWriteError(f"{what} {error.filename} ({error.strerror}); {kept}; {fix} and run "
+                         f"the same command to resume")
 
 
 def make_chunk(spec: MLSHSpec, length: int, batch_dims: int = 0,
@@ -142,6 +158,8 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     (None for `scratch`, which has nothing to meta-train). The slots are split over
     `num_devices` devices; in a multi-host run every process calls this with the same
     arguments, all take part in checkpoints, and only process 0 logs and writes the other files.
+    A write that fails (e.g. a full disk) stops the run with a `RunWriteError` naming the file
+    and the newest intact checkpoint, the one the same command resumes from.
     """
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -152,11 +170,22 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
         log("algorithm=scratch: nothing to meta-train (each meta-test task learns from scratch)")
         return None
     checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
+    try:
+        return _train(config, workdir, checkpoints, log, should_stop)
+    except WriteFailed as error:
+        raise _write_failed(error, checkpoints.newest_intact()) from None
+
+
+def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints,
+           log: Callable[[str], None], should_stop: Callable[[], bool]) -> TrainerState:
+    """`train` of an MLSH or flat run; closes `checkpoints`."""
+    primary = jax.process_index() == 0
     done = checkpoints.latest_step() or 0
     if done:
         check_same_run(workdir, config)
     if primary:
-        (workdir / CONFIG_FILE).write_text(config_to_json(config))
+        with writing(workdir / CONFIG_FILE):
+            (workdir / CONFIG_FILE).write_text(config_to_json(config))
     spec = MLSHSpec.build(config)
     run = spec.config
     state = init_seeds(spec)
@@ -174,11 +203,13 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
         f"seeds={run.num_seeds} ({run.env_steps_per_update} env steps/update/seed) on "
         f"{run.num_devices} {jax.default_backend()} device(s)"
         + (f"; resuming after update {done}" if done else ""))
-    writers = open_writers(workdir, config, resume_after=done) if primary else []
+    writers = []
     compiled: dict[int, Callable] = {}
     started, timed_updates, timed_seconds = time.perf_counter(), 0, 0.0
     stop = should_stop()
     try:
+        if primary:
+            writers = open_writers(workdir, config, resume_after=done)
         while done < config.total_updates and not stop:
             length = chunk_end(done, config) - done
             compile_seconds = 0.0
@@ -217,11 +248,11 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
             if crossed or done == config.total_updates or stop:
                 checkpoints.save(done, state)
+        checkpoints.wait()  # a failed last save is raised here, not lost in the closing below
         if stop and done < config.total_updates:
-            checkpoints.wait()
             log(f"stopped after update {done}; checkpoint saved; run the same command to resume")
     finally:
-        checkpoints.close()
-        for writer in writers:
-            writer.close()
+        for close in [checkpoints.close] + [writer.close for writer in writers]:
+            with contextlib.suppress(WriteFailed):  # raised by the write that failed first
+                close()
     return state

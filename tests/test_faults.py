@@ -1,0 +1,149 @@
+"""Faults a run survives: a full disk (a real, small tmpfs as the workdir) stops it with one line
+and the same command resumes it once space is freed, ending as an uninterrupted run."""
+
+import json
+import math
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments.config_cli import apply_overrides, load_config_file
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, RunCheckpoints, \
+    save_subpolicies
+from mlsh_jax.metrics_log import METRICS_FILE, JsonlWriter, TensorBoardWriter
+from mlsh_jax.train import train
+from mlsh_jax.writes import WriteFailed
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TIMING_FIELDS = ("steps_per_second", "seconds", "compile_seconds")
+PAGE = 4096  # tmpfs counts a file's size in whole pages
+OVERRIDES = ["num_slots=2", "envs_per_slot=2", "rollout_steps=20", "network.hidden_sizes=8",
+             "total_updates=4", "log_every=1", "checkpoint_every=2", "master_ppo.epochs=1",
+             "sub_ppo.epochs=1"]
+RUN = ["--config", "moving_bandits.py"] + [f"--config.{o}" for o in OVERRIDES]
+
+
+def run_cli(workdir: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m experiments.run` of the tiny run (RUN) on `workdir`, finished."""
+    return subprocess.run([sys.executable, "-m", "experiments.run", *RUN, "--workdir",
+                           str(workdir), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def records_without_timing(workdir: pathlib.Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_FIELDS}
+            for line in (workdir / METRICS_FILE).read_text().splitlines()]
+
+
+def tmpfs_bytes(folder: pathlib.Path) -> int:
+    """What the files under `folder` take on a tmpfs: their sizes in whole pages."""
+    return sum(math.ceil(path.stat().st_size / PAGE) * PAGE
+               for path in folder.rglob("*") if path.is_file())
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(bytes) -> a folder on a tmpfs of that size, resize(bytes) grows it (keeping its
+    files); unmounted at teardown."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = []
+
+    def mount(size: int, *options: str) -> pathlib.Path:
+        command = ["mount", "-t", "tmpfs", "-o", ",".join((f"size={size}",) + options),
+                   "tmpfs", str(disk)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"needs root to mount a tmpfs: {done.stderr.strip()}")
+        mounted.append(disk)
+        return disk
+
+    yield mount, lambda size: mount(size, "remount")
+    if mounted:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def config():
+    return apply_overrides(load_config_file("moving_bandits"), OVERRIDES)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The tiny run of RUN, trained in this process on an ordinary folder."""
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    train(config(), workdir, log=lambda _: None)
+    return workdir
+
+
+def used(disk: pathlib.Path) -> int:
+    stats = os.statvfs(disk)
+    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+
+
+def test_full_disk_stops_with_one_line_and_the_same_command_resumes_exactly(uninterrupted,
+                                                                           small_disk):
+    mount, resize = small_disk
+    workdir = mount(2 * tmpfs_bytes(uninterrupted)) / "run"
+    answers = iter([False, False, True])  # asked before the first chunk and after each one
+    train(config(), workdir, log=lambda _: None, should_stop=lambda: next(answers))
+    # Room for the logs of updates 3 and 4 (a few pages), not for checkpoint 4: it fails in
+    # orbax's background save and surfaces when the run closes.
+    resize(used(workdir) + 8 * PAGE)
+
+    failed = run_cli(workdir)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert failed.stderr.count("error: ") == 1, failed.stderr[-3000:]
+    assert (f"error: disk full while writing {workdir}/checkpoints/4 (No space left on device); "
+            f"the newest intact checkpoint is update 2; free space and run the same command to "
+            f"resume") in failed.stderr, failed.stderr[-3000:]
+    # No traceback through our code, no orbax log. (tensorstore's threads may still print
+    # "Event loop is closed" for writes that completed after orbax closed their event loop.)
+    assert not re.search(r"mlsh_jax/|experiments/|ERROR:", failed.stderr), failed.stderr[-3000:]
+    assert RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).newest_intact() == 2
+    assert [p.name for p in (workdir / CHECKPOINTS_DIR).iterdir() if p.name.isdigit()] == ["2"]
+
+    resize(2 * tmpfs_bytes(uninterrupted))
+    resumed = run_cli(workdir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming after update 2" in resumed.stdout
+    assert records_without_timing(workdir) == records_without_timing(uninterrupted)
+    assert (workdir / SUBPOLICIES_FILE).read_bytes() == \
+        (uninterrupted / SUBPOLICIES_FILE).read_bytes()
+    assert not [p for p in (workdir / CHECKPOINTS_DIR).iterdir() if not p.name.isdigit()]
+
+
+def fill(disk: pathlib.Path) -> None:
+    """Take every free byte of `disk`."""
+    free = os.statvfs(disk)
+    (disk / "filler").write_bytes(bytes(free.f_bavail * free.f_frsize))
+
+
+def test_metrics_and_tensorboard_writes_name_their_file_when_the_disk_is_full(small_disk):
+    mount, _ = small_disk
+    disk = mount(4 * PAGE)
+    writers = {METRICS_FILE: JsonlWriter(disk / METRICS_FILE),
+               "tensorboard": TensorBoardWriter(disk / "tensorboard")}
+    fill(disk)
+    record = {"update": 1, "env_steps": 1, **{f"x{i}": float(i) for i in range(300)}}
+    for name, writer in writers.items():
+        with pytest.raises(WriteFailed) as error:
+            writer.write(record)
+        assert error.value.disk_full and error.value.filename == str(disk / name)
+    (disk / "filler").unlink()
+    for writer in writers.values():
+        writer.close()
+
+
+def test_a_sub_policy_export_that_does_not_fit_names_its_file_and_leaves_no_partial_file(
+        small_disk):
+    mount, _ = small_disk
+    disk = mount(4 * PAGE)
+    with pytest.raises(WriteFailed) as error:
+        save_subpolicies(disk, {"phi": np.ones(2 * PAGE)})  # 16 pages
+    assert error.value.disk_full and error.value.filename == str(disk / SUBPOLICIES_FILE)
+    assert os.listdir(disk) == []
