@@ -24,7 +24,7 @@ from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError
 from mlsh_jax.metrics_log import check_wandb_available
-from mlsh_jax.sharding import initialize_distributed
+from mlsh_jax.sharding import PeerFailed, initialize_distributed
 from mlsh_jax.train import NonFiniteError, RunWriteError, train
 
 OVERRIDE_PREFIX = "--config."
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             state = train(config, workdir, should_stop=lambda: stop.requested)
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
-    except (NonFiniteError, RunWriteError) as error:
+    except (NonFiniteError, RunWriteError, PeerFailed) as error:
         error_exit(error)
         return 1
     except KeyboardInterrupt:

@@ -5,17 +5,31 @@ is the one to split: each device rolls out and trains the masters of S/num_devic
 everything else (phi, keys, counters) is replicated, and jit's automatic partitioning (GSPMD)
 inserts the cross-device reduction of phi's gradient. The compiled program, not the code,
 changes with the number of devices.
+
+A multi-host run fails together: a step that may fail on some processes only (a local check,
+a file write) runs under `processes_agree`, after which every process stops if any failed,
+instead of the others waiting in their next collective until the distributed timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mlsh_jax.config import ConfigError
 
 SLOT_AXIS = "slots"
+TEXT_BYTES = 1 << 16
+"""Room for one process's text in `gather_texts` (a config is ~2 KB): one fixed shape, so the
+all-gather compiles once."""
+
+
+class PeerFailed(RuntimeError):
+    """Another process of a multi-host run failed; this one stops with it."""
 
 
 def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
@@ -62,3 +76,39 @@ def place(tree, shardings):
         return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
     return jax.tree.map(put, tree, shardings)
+
+
+def gather_texts(text: str) -> list[str]:
+    """Every process's `text` (its first TEXT_BYTES bytes of UTF-8), in process order.
+
+    A collective: every process must call it at the same point of the program."""
+    buffer = np.zeros(TEXT_BYTES, np.uint8)
+    data = text.encode()[:TEXT_BYTES]
+    buffer[:len(data)] = np.frombuffer(data, np.uint8)
+    rows = multihost_utils.process_allgather(buffer) if jax.process_count() > 1 else [buffer]
+    return [bytes(row).rstrip(b"\0").decode(errors="ignore") for row in rows]
+
+
+@contextlib.contextmanager
+def processes_agree():
+    """Run a block that may fail on some processes only, then stop every process if any failed.
+
+    The failing process re-raises its own error; the others raise `PeerFailed` with its
+    message. Every process must enter the block, and the block must hold no collective (a
+    process that failed before it would wait elsewhere). One process: just the block.
+    """
+    if jax.process_count() == 1:
+        yield
+        return
+    failure = None
+    try:
+        yield
+    except Exception as error:  # whatever it is, the peers must hear of it
+        failure = error
+    messages = gather_texts("" if failure is None else
+                            " ".join(f"{type(failure).__name__}: {failure}".split()))
+    if failure is not None:
+        raise failure
+    for process, message in enumerate(messages):
+        if message:
+            raise PeerFailed(f"process {process} failed ({message}); this process stops too")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import pathlib
 import time
 from typing import Callable
@@ -19,7 +20,8 @@ from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, save_subpolicie
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.metrics_log import open_writers, interval_record, progress_line
 from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
-from mlsh_jax.sharding import place, slot_mesh, state_shardings
+from mlsh_jax.sharding import gather_texts, place, processes_agree, slot_mesh, \
+    state_shardings
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import TrainerState, init_seeds
 from mlsh_jax.writes import WriteFailed, writing
@@ -74,6 +76,16 @@ def config_to_json(config: RunConfig) -> str:
     return json.dumps(dataclasses.asdict(config), indent=2)
 
 
+def write_config(workdir: pathlib.Path, config: RunConfig) -> None:
+    """DIR/config.json, replaced whole (temp file + rename): a run killed while writing it
+    must still be resumable, and resuming reads it."""
+    path = workdir / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    with writing(path):
+        tmp.write_text(config_to_json(config))
+        os.replace(tmp, path)
+
+
 def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:
     """Refuse to resume a run with a config that would change what its state means.
 
@@ -84,15 +96,30 @@ def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:
         return
     defaults = {field.name: field.default for field in dataclasses.fields(RunConfig)
                 if field.default is not dataclasses.MISSING}
-    stored = {**defaults, **json.loads(path.read_text())}
-    wanted = json.loads(config_to_json(config))
-    differences = [f"{name}: run has {stored.get(name)!r}, config has {wanted[name]!r}"
-                   for name in wanted if name not in RESUMABLE_FIELDS
-                   and stored.get(name) != wanted[name]]
+    differences = _differences({**defaults, **json.loads(path.read_text())}, config, "run",
+                               ignored=RESUMABLE_FIELDS)
     if differences:
         raise ConfigError(f"workdir {str(workdir)!r} holds a run with another config "
-                          f"({'; '.join(differences)}); resume it with its own config or "
+                          f"({differences}); resume it with its own config or "
                           f"choose another --workdir")
+
+
+def check_same_config_on_every_process(config: RunConfig) -> None:
+    """Refuse a multi-host run whose processes were given different configs (they would
+    compile different programs and wait for each other forever). A collective."""
+    reference = json.loads(gather_texts(config_to_json(config))[0])
+    differences = _differences(reference, config, "process 0")
+    if differences:
+        raise ConfigError(f"process {jax.process_index()} has another config than process 0 "
+                          f"({differences}); start every process with the same config")
+
+
+def _differences(stored: dict, config: RunConfig, owner: str, ignored=()) -> str:
+    """The fields where `config` differs from the JSON dict `stored` of `owner`, in words."""
+    wanted = json.loads(config_to_json(config))
+    return "; ".join(f"{name}: {owner} has {stored.get(name)!r}, config has {wanted[name]!r}"
+                     for name in wanted
+                     if name not in ignored and stored.get(name) != wanted[name])
 
 
 def chunk_end(done: int, config: RunConfig) -> int:
@@ -166,7 +193,7 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     primary = jax.process_index() == 0
     log = log if primary else (lambda _: None)
     if config.algorithm == "scratch":
-        (workdir / CONFIG_FILE).write_text(config_to_json(config))
+        write_config(workdir, config)
         log("algorithm=scratch: nothing to meta-train (each meta-test task learns from scratch)")
         return None
     checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
@@ -180,23 +207,26 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
            log: Callable[[str], None], should_stop: Callable[[], bool]) -> TrainerState:
     """`train` of an MLSH or flat run; closes `checkpoints`."""
     primary = jax.process_index() == 0
-    done = checkpoints.latest_step() or 0
+    with processes_agree():
+        done = checkpoints.latest_step() or 0
+        if done:
+            check_same_run(workdir, config)
+    with processes_agree():
+        check_same_config_on_every_process(config)  # all get here: they agreed above
+        if primary:
+            write_config(workdir, config)
+        spec = MLSHSpec.build(config)
+        run = spec.config
+        state = init_seeds(spec)
+        if config.init_subpolicies_from and not done:
+            state = state.replace(subpolicies=transfer_subpolicies(
+                pathlib.Path(config.init_subpolicies_from), state.subpolicies))
+            log(f"sub-policies initialised from {config.init_subpolicies_from}")
+        shardings = state_shardings(slot_mesh(run.num_devices), state)
+        state = place(state, shardings)
     if done:
-        check_same_run(workdir, config)
-    if primary:
-        with writing(workdir / CONFIG_FILE):
-            (workdir / CONFIG_FILE).write_text(config_to_json(config))
-    spec = MLSHSpec.build(config)
-    run = spec.config
-    state = init_seeds(spec)
-    if config.init_subpolicies_from and not done:
-        state = state.replace(subpolicies=transfer_subpolicies(
-            pathlib.Path(config.init_subpolicies_from), state.subpolicies))
-        log(f"sub-policies initialised from {config.init_subpolicies_from}")
-    shardings = state_shardings(slot_mesh(run.num_devices), state)
-    state = place(state, shardings)
-    if done:
-        state = checkpoints.restore(done, state)
+        with processes_agree():
+            state = checkpoints.restore(done, state)
     log(f"mlsh-jax: {config.algorithm} env={run.env} K={run.num_subpolicies} "
         f"N={run.macro_duration} W={run.warmup_updates} U={run.joint_updates} "
         f"slots={run.num_slots} envs/slot={run.envs_per_slot} D={run.rollout_steps} "
@@ -208,8 +238,9 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
     started, timed_updates, timed_seconds = time.perf_counter(), 0, 0.0
     stop = should_stop()
     try:
-        if primary:
-            writers = open_writers(workdir, config, resume_after=done)
+        with processes_agree():
+            if primary:
+                writers = open_writers(workdir, config, resume_after=done)
         while done < config.total_updates and not stop:
             length = chunk_end(done, config) - done
             compile_seconds = 0.0
@@ -236,10 +267,12 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                           env_steps=done * run.env_steps_per_update,
                           steps_per_second=length * run.env_steps_per_update * run.num_seeds
                           / seconds, seconds=seconds, compile_seconds=compile_seconds)
-            for writer in writers:
-                writer.write(record)
-            if primary:
-                save_subpolicies(workdir, state.subpolicies)
+            with processes_agree():  # only process 0 writes these; all wrote the checkpoint
+                for writer in writers:
+                    writer.write(record)
+                if primary:
+                    save_subpolicies(workdir, state.subpolicies)
+                checkpoints.wait()
             timed_updates, timed_seconds = timed_updates + length, timed_seconds + seconds
             log(progress_line(record, spec.env.episode_end_metrics,
                               elapsed=time.perf_counter() - started,
@@ -248,7 +281,8 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
             if crossed or done == config.total_updates or stop:
                 checkpoints.save(done, state)
-        checkpoints.wait()  # a failed last save is raised here, not lost in the closing below
+        with processes_agree():
+            checkpoints.wait()  # a failed last save is raised here, not lost in closing below
         if stop and done < config.total_updates:
             log(f"stopped after update {done}; checkpoint saved; run the same command to resume")
     finally:

@@ -1,13 +1,20 @@
-"""Faults a run survives: a full disk (a real, small tmpfs as the workdir) stops it with one line
-and the same command resumes it once space is freed, ending as an uninterrupted run."""
+"""Faults a run survives.
+
+- A full disk (a real, small tmpfs as the workdir) stops it with one line naming the file, and
+  the same command resumes it once space is freed, ending as an uninterrupted run.
+- A multi-host run (two processes on loopback) stops on every process, with the reason, when
+  one process fails: a config that differs, or a write that fails mid-run.
+"""
 
 import json
 import math
 import os
 import pathlib
 import re
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -33,6 +40,12 @@ def run_cli(workdir: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "experiments.run", *RUN, "--workdir",
                            str(workdir), *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def records_without_timing(workdir: pathlib.Path) -> list[dict]:
@@ -68,8 +81,8 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(disk)], check=True)
 
 
-def config():
-    return apply_overrides(load_config_file("moving_bandits"), OVERRIDES)
+def config(overrides: list[str] = OVERRIDES):
+    return apply_overrides(load_config_file("moving_bandits"), overrides)
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +160,72 @@ def test_a_sub_policy_export_that_does_not_fit_names_its_file_and_leaves_no_part
         save_subpolicies(disk, {"phi": np.ones(2 * PAGE)})  # 16 pages
     assert error.value.disk_full and error.value.filename == str(disk / SUBPOLICIES_FILE)
     assert os.listdir(disk) == []
+
+
+def start_processes(workdir: pathlib.Path, logs: pathlib.Path,
+                    *per_process: list[str]) -> list[subprocess.Popen]:
+    """The tiny run (RUN) as len(per_process) processes on loopback, one device each;
+    process i gets the extra arguments per_process[i] and writes its output to
+    logs/process<i>.txt."""
+    port = free_port()
+    processes = []
+    for rank, extra in enumerate(per_process):
+        with open(logs / f"process{rank}.txt", "w") as output:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "experiments.run", *RUN, "--workdir", str(workdir),
+                 f"--config.num_devices={len(per_process)}", "--coordinator",
+                 f"127.0.0.1:{port}", "--num-processes", str(len(per_process)),
+                 "--process-id", str(rank), *extra],
+                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+                env=dict(os.environ, JAX_PLATFORMS="cpu")))
+    return processes
+
+
+def exit_times(processes: list[subprocess.Popen], timeout: float) -> list[float]:
+    """Seconds from now until each process exits; kills them all after `timeout`."""
+    start, times = time.monotonic(), [None] * len(processes)
+    try:
+        while None in times and time.monotonic() - start < timeout:
+            for index, process in enumerate(processes):
+                if times[index] is None and process.poll() is not None:
+                    times[index] = time.monotonic() - start
+            time.sleep(0.2)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return times
+
+
+def test_a_process_started_with_another_config_stops_every_process_with_the_reason(tmp_path):
+    workdir = tmp_path / "run"
+    processes = start_processes(workdir, tmp_path, [],
+                                ["--config.sub_ppo.learning_rate=0.001"])
+    times = exit_times(processes, timeout=240)
+    outputs = [(tmp_path / f"process{rank}.txt").read_text() for rank in range(2)]
+    assert None not in times, outputs
+    assert max(times) - min(times) < 60, times  # not the distributed timeout (100 s and more)
+    assert [p.returncode for p in processes] == [1, 2], outputs
+    assert ("error: process 1 has another config than process 0 (sub_ppo: process 0 has "
+            in outputs[1]), outputs[1]
+    assert "error: process 1 failed (ConfigError: process 1 has another config" in outputs[0]
+    assert not (workdir / CHECKPOINTS_DIR).exists() or not os.listdir(workdir / CHECKPOINTS_DIR)
+
+
+@pytest.mark.slow
+def test_a_write_failing_on_one_process_mid_run_stops_every_process(small_disk, tmp_path):
+    mount, _ = small_disk
+    # Process 0 alone writes the logs and the export; 6 pages hold those of update 1 only.
+    workdir = mount(6 * PAGE) / "run"
+    processes = start_processes(workdir, tmp_path, [], [])
+    times = exit_times(processes, timeout=400)
+    outputs = [(tmp_path / f"process{rank}.txt").read_text() for rank in range(2)]
+    assert None not in times, outputs
+    assert max(times) - min(times) < 60, times  # not the distributed timeout (100 s and more)
+    assert [p.returncode for p in processes] == [1, 1], outputs
+    assert "[1/4]" in outputs[0], outputs[0]  # it failed mid-run, after update 1
+    assert f"error: disk full while writing {workdir}/" in outputs[0], outputs[0]
+    assert "error: process 0 failed (WriteFailed: [Errno 28] No space left on device" \
+        in outputs[1], outputs[1]
+
