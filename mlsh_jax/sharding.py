@@ -94,8 +94,9 @@ def processes_agree():
     """Run a block that may fail on some processes only, then stop every process if any failed.
 
     The failing process re-raises its own error; the others raise `PeerFailed` with its
-    message. Every process must enter the block, and the block must hold no collective (a
-    process that failed before it would wait elsewhere). One process: just the block.
+    message. Every process must enter the block, and a collective in it must come before
+    anything that can fail (a process that failed before it would wait here, in another
+    collective, while the others wait in that one). One process: just the block.
     """
     if jax.process_count() == 1:
         yield

@@ -43,6 +43,7 @@ class RunWriteError(RuntimeError):
 
 
 def _write_failed(error: WriteFailed, newest_intact: int | None) -> RunWriteError:
+    """What failed, where the run stands and what to do, for a user reading one line."""
     what = "disk full while writing" if error.disk_full else "could not write"
     fix = "free space" if error.disk_full else "fix this"
     kept = (f"the newest intact checkpoint is update {newest_intact}" if newest_intact

@@ -10,12 +10,15 @@ import json
 import math
 import os
 import pathlib
+import random
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 
+import chex
 import numpy as np
 import pytest
 
@@ -23,6 +26,8 @@ from experiments.config_cli import apply_overrides, load_config_file
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, RunCheckpoints, \
     save_subpolicies
 from mlsh_jax.metrics_log import METRICS_FILE, JsonlWriter, TensorBoardWriter
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import init_seeds
 from mlsh_jax.train import train
 from mlsh_jax.writes import WriteFailed
 
@@ -65,7 +70,6 @@ def small_disk(tmp_path):
     files); unmounted at teardown."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = []
 
     def mount(size: int, *options: str) -> pathlib.Path:
         command = ["mount", "-t", "tmpfs", "-o", ",".join((f"size={size}",) + options),
@@ -73,15 +77,15 @@ def small_disk(tmp_path):
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             pytest.skip(f"needs root to mount a tmpfs: {done.stderr.strip()}")
-        mounted.append(disk)
         return disk
 
     yield mount, lambda size: mount(size, "remount")
-    if mounted:
+    if os.path.ismount(disk):
         subprocess.run(["umount", str(disk)], check=True)
 
 
 def config(overrides: list[str] = OVERRIDES):
+    """The RunConfig the command line builds from moving_bandits.py and `overrides`."""
     return apply_overrides(load_config_file("moving_bandits"), overrides)
 
 
@@ -105,7 +109,7 @@ def test_full_disk_stops_with_one_line_and_the_same_command_resumes_exactly(unin
     answers = iter([False, False, True])  # asked before the first chunk and after each one
     train(config(), workdir, log=lambda _: None, should_stop=lambda: next(answers))
     # Room for the logs of updates 3 and 4 (a few pages), not for checkpoint 4: it fails in
-    # orbax's background save and surfaces when the run closes.
+    # orbax's background save and surfaces when the run waits for its last save.
     resize(used(workdir) + 8 * PAGE)
 
     failed = run_cli(workdir)
@@ -229,3 +233,44 @@ def test_a_write_failing_on_one_process_mid_run_stops_every_process(small_disk, 
     assert "error: process 0 failed (WriteFailed: [Errno 28] No space left on device" \
         in outputs[1], outputs[1]
 
+
+KILL_OVERRIDES = [o for o in OVERRIDES if not o.startswith("total_updates")] + \
+    ["total_updates=24"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_long(tmp_path_factory):
+    """The tiny run with 24 updates, trained in this process on an ordinary folder."""
+    workdir = tmp_path_factory.mktemp("uninterrupted_long")
+    train(config(KILL_OVERRIDES), workdir, log=lambda _: None)
+    return workdir
+
+
+@pytest.mark.slow
+def test_ten_kills_at_random_moments_each_resumed_end_exactly_like_an_uninterrupted_run(
+        uninterrupted_long, tmp_path):
+    workdir, rng, landed = tmp_path / "run", random.Random(15), []
+    command = [sys.executable, "-m", "experiments.run", "--config", "moving_bandits.py",
+               "--workdir", str(workdir)] + [f"--config.{o}" for o in KILL_OVERRIDES]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    while len(landed) < 10:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                                   stderr=subprocess.DEVNULL, env=env)
+        # The set-up line, then 0-2 progress lines (one per update, after its logs and export);
+        # then a moment in compiling, an update, its logs, its export or a save in flight.
+        seen = [process.stdout.readline() for _ in range(1 + rng.randrange(3))]
+        time.sleep(rng.uniform(0.0, 0.4))
+        process.send_signal(signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL, f"the run ended before its kill: {seen}"
+        landed.append(re.sub(r"^\[\s*(\d+)/.*", r"update \1", seen[-1].strip())[:9])
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env,
+                              timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    print("killed after:", landed)
+    assert records_without_timing(workdir) == records_without_timing(uninterrupted_long)
+    template = init_seeds(MLSHSpec.build(config(KILL_OVERRIDES)))
+    restored = [RunCheckpoints(folder / CHECKPOINTS_DIR, 3).restore(24, template)
+                for folder in (workdir, uninterrupted_long)]
+    chex.assert_trees_all_equal(*restored)
+    assert (workdir / SUBPOLICIES_FILE).read_bytes() == \
+        (uninterrupted_long / SUBPOLICIES_FILE).read_bytes()
