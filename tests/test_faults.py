@@ -234,13 +234,13 @@ def test_a_write_failing_on_one_process_mid_run_stops_every_process(small_disk, 
         in outputs[1], outputs[1]
 
 
-KILL_OVERRIDES = [o for o in OVERRIDES if not o.startswith("total_updates")] + \
-    ["total_updates=24"]
+KILL_OVERRIDES = [o for o in OVERRIDES if not o.startswith(("total_updates", "checkpoint_"))] \
+    + ["total_updates=24", "checkpoint_every=1"]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted_long(tmp_path_factory):
-    """The tiny run with 24 updates, trained in this process on an ordinary folder."""
+    """The tiny run with 24 updates and a checkpoint after each, trained in this process."""
     workdir = tmp_path_factory.mktemp("uninterrupted_long")
     train(config(KILL_OVERRIDES), workdir, log=lambda _: None)
     return workdir
@@ -256,9 +256,9 @@ def test_ten_kills_at_random_moments_each_resumed_end_exactly_like_an_uninterrup
     while len(landed) < 10:
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                    stderr=subprocess.DEVNULL, env=env)
-        # The set-up line, then 0-2 progress lines (one per update, after its logs and export);
+        # The set-up line, then 0-3 progress lines (one per update, after its logs and export);
         # then a moment in compiling, an update, its logs, its export or a save in flight.
-        seen = [process.stdout.readline() for _ in range(1 + rng.randrange(3))]
+        seen = [process.stdout.readline() for _ in range(1 + rng.randrange(4))]
         time.sleep(rng.uniform(0.0, 0.4))
         process.send_signal(signal.SIGKILL)
         assert process.wait() == -signal.SIGKILL, f"the run ended before its kill: {seen}"
