@@ -18,7 +18,7 @@ import sys
 import jax
 
 from experiments.config_cli import config_from_dict, error_exit
-from mlsh_jax.checkpoint import CheckpointError, load_subpolicies
+from mlsh_jax.checkpoint import CheckpointError, load_subpolicies, read_json
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.algorithms import meta_test_config
@@ -64,10 +64,9 @@ def read_run_config(workdir: pathlib.Path) -> RunConfig:
         raise CheckpointError(f"no config.json in {workdir}; train first with "
                               f"`python -m experiments.run --workdir {workdir}`")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path} is not valid JSON: {error}") from None
-    return config_from_dict(data)
+        return config_from_dict(read_json(path))
+    except ConfigError as error:
+        raise ConfigError(f"{path} does not hold a valid config: {error}") from None
 
 
 def load_run(workdir: pathlib.Path) -> tuple[RunConfig, Learner | None]:
