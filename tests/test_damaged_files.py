@@ -1,6 +1,6 @@
 """Damaged files of a run: every reader stops with one line naming the file and what is wrong.
 
-Each CLI runs in-process through its `main`; all of them stop before anything is compiled. The
+Each CLI runs in-process through its `main`; all stop before a training chunk is compiled. The
 resume fallback for a damaged checkpoint is tested with the tiny runs of test_checkpoint.py.
 """
 
@@ -88,7 +88,7 @@ def test_readers_name_a_garbled_config_json_in_one_line(capsys, run_copy, main, 
     assert f"{path} is damaged: not a readable JSON file (UnicodeDecodeError" in line
 
 
-def test_resuming_names_a_garbled_config_json_in_one_line(capsys, run_copy, tmp_path):
+def test_resuming_names_a_garbled_config_json_in_one_line(capsys, run_copy):
     (run_copy / "checkpoints" / "2").mkdir(parents=True)  # so the run counts as resumed
     path = run_copy / CONFIG_FILE
     path.write_bytes(GARBAGE)
