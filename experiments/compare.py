@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import pathlib
 import sys
@@ -22,6 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments.config_cli import error_exit
+from mlsh_jax.checkpoint import CheckpointError, describe_error, read_json
 
 DPI = 80
 COLOURS = matplotlib.colormaps["tab10"].colors
@@ -49,9 +49,9 @@ class RunResult:
 
 def _read_json(path: pathlib.Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ResultsError(f"{path} is not valid JSON: {error}") from None
+        data = read_json(path)
+    except CheckpointError as error:
+        raise ResultsError(str(error)) from None
     if not isinstance(data, dict):
         raise ResultsError(f"{path}: expected a JSON object")
     return data
@@ -94,6 +94,10 @@ def read_result(workdir: pathlib.Path, label: str | None = None) -> RunResult:
                          error_over=str(report.get("error_over", "tasks")))
     except KeyError as missing:
         raise ResultsError(f"{path} has no {missing} field; re-create it with "
+                           f"`python -m experiments.evaluate --workdir {workdir}`") from None
+    except (TypeError, ValueError) as error:  # e.g. a list where a number belongs
+        raise ResultsError(f"{path} is damaged: a field has the wrong type "
+                           f"({describe_error(error)}); re-create it with "
                            f"`python -m experiments.evaluate --workdir {workdir}`") from None
 
 

@@ -1,6 +1,7 @@
 """Meta-test a trained run: fresh masters learn to use its frozen sub-policies on new tasks.
 
     python -m experiments.evaluate --workdir DIR [--tasks 256] [--updates W] [--seed S]
+                                   [--envs-per-task E]
 
 Writes DIR/eval.json with the mean episode return per meta-test update (paper Fig. 4 and 7): per
 new task a fresh master (MLSH) or a flat per-task learner (baselines), see mlsh_jax.algorithms.
@@ -10,6 +11,7 @@ Update u's return is that of the episodes started in it (see mlsh_jax.meta_test)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import pathlib
@@ -18,7 +20,7 @@ import sys
 import jax
 
 from experiments.config_cli import config_from_dict, error_exit
-from mlsh_jax.checkpoint import CheckpointError, load_subpolicies
+from mlsh_jax.checkpoint import CheckpointError, load_subpolicies, read_json
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.algorithms import meta_test_config
@@ -55,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="updates per task (default: the config's W, at least 1)")
     parser.add_argument("--seed", type=int_at_least(0),
                         help=f"task seed (default: the run's seed + {META_TEST_SEED_OFFSET})")
+    parser.add_argument("--envs-per-task", type=int_at_least(1),
+                        help="envs each new learner collects from per update (default: the "
+                             "run's envs_per_slot); set it to compare runs trained with "
+                             "different slot layouts on the same meta-test budget")
     return parser
 
 
@@ -64,10 +70,9 @@ def read_run_config(workdir: pathlib.Path) -> RunConfig:
         raise CheckpointError(f"no config.json in {workdir}; train first with "
                               f"`python -m experiments.run --workdir {workdir}`")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path} is not valid JSON: {error}") from None
-    return config_from_dict(data)
+        return config_from_dict(read_json(path))
+    except ConfigError as error:
+        raise ConfigError(f"{path} does not hold a valid config: {error}") from None
 
 
 def load_run(workdir: pathlib.Path) -> tuple[RunConfig, Learner | None]:
@@ -109,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     enable_compile_cache()
     try:
         config, subpolicies = load_run(args.workdir)
+        if args.envs_per_task:
+            config = dataclasses.replace(config, envs_per_slot=args.envs_per_task)
         updates = args.updates or max(config.warmup_updates, 1)
         seed = config.seed + META_TEST_SEED_OFFSET if args.seed is None else args.seed
         spec = MLSHSpec.build(meta_test_config(config, args.tasks, updates, seed))
@@ -119,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "env": config.env,
         "algorithm": config.algorithm,
         "tasks": args.tasks,
+        "envs_per_task": config.envs_per_slot,
         "updates": updates,
         "seed": seed,
         "seeds": len(result.seed_mean_return),

@@ -68,7 +68,10 @@ class Episode:
 
 
 def load_state(workdir: pathlib.Path) -> tuple[RunConfig, TrainerState]:
-    """A run's config and the newest full-state checkpoint (all seeds)."""
+    """A run's config and the newest full-state checkpoint (all seeds) that reads back.
+
+    Newer damaged checkpoints are skipped with a warning each and left in place: resuming the
+    run moves them aside."""
     config = read_run_config(workdir)
     if config.env not in RENDERABLE_ENVS:
         raise ConfigError(f"env={config.env!r}: render shows the Brax tasks "
@@ -78,12 +81,14 @@ def load_state(workdir: pathlib.Path) -> tuple[RunConfig, TrainerState]:
         raise ConfigError("algorithm='scratch' trains nothing before meta-test: nothing to render")
     checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
     try:
-        step = checkpoints.latest_step()
-        if step is None:
+        if checkpoints.latest_step() is None:
             raise CheckpointError(f"no checkpoint in {workdir / CHECKPOINTS_DIR}; train first "
                                   f"with `python -m experiments.run --workdir {workdir}`")
         spec = MLSHSpec.build(config)
-        return config, checkpoints.restore(step, jax.eval_shape(lambda: init_seeds(spec)))
+        step, state, damaged = checkpoints.restore_newest(jax.eval_shape(lambda: init_seeds(spec)))
+        for error in damaged:
+            print(f"warning: {error}; rendering update {step} instead", file=sys.stderr)
+        return config, state
     finally:
         checkpoints.close()
 

@@ -20,7 +20,7 @@ import sys
 import time
 
 from experiments.config_cli import apply_overrides, available_configs, error_exit, load_config_file
-from mlsh_jax.checkpoint import CheckpointError
+from mlsh_jax.checkpoint import CheckpointError, NoIntactCheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError
 from mlsh_jax.metrics_log import check_wandb_available
@@ -159,11 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         prepare_workdir(workdir)
         with stop:
             state = train(config, workdir, should_stop=lambda: stop.requested)
-    except (ConfigError, CheckpointError) as error:
-        return error_exit(error)
-    except (NonFiniteError, RunWriteError, PeerFailed) as error:
+    except (NonFiniteError, NoIntactCheckpointError, RunWriteError, PeerFailed) as error:
         error_exit(error)
         return 1
+    except (ConfigError, CheckpointError) as error:
+        return error_exit(error)
     except KeyboardInterrupt:
         print("aborted without saving; the newest checkpoint is kept", file=sys.stderr)
         return 128 + (stop.signal or signal.SIGINT)

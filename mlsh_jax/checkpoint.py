@@ -9,20 +9,27 @@ mid-save leaves the previous checkpoint intact. A save that fails (a full disk) 
 
 `subpolicies.msgpack` is the small artifact meta-test and transfer read: phi alone, written
 atomically (temp file + rename) at every log interval.
+
+Files damaged after they were written (a full disk, a copy cut short, a stray overwrite) are
+reported as a `CheckpointError` naming the file and what is wrong: resuming falls back to the
+newest checkpoint that still reads back, and every reader stops with one line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
 import re
+from typing import Any
 
 import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from mlsh_jax.writes import WriteFailed, writing
 
@@ -31,7 +38,40 @@ CHECKPOINTS_DIR = "checkpoints"
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing or does not fit the configuration that tries to load it."""
+    """A run's file (checkpoint, sub-policy export, JSON) is missing, damaged, or does not fit
+    the configuration that tries to load it."""
+
+
+class DamagedCheckpointError(CheckpointError):
+    """A checkpoint that no longer reads back: files truncated, garbled or missing."""
+
+    def __init__(self, directory: pathlib.Path, step: int, error: Exception):
+        self.step = step
+        super().__init__(f"checkpoint {directory / str(step)} is damaged "
+                         f"({describe_error(error)})")
+
+
+class NoIntactCheckpointError(CheckpointError):
+    """Every checkpoint of a run is damaged: there is nothing to resume from."""
+
+
+def describe_error(error: BaseException, limit: int = 200) -> str:
+    """`Type: first line of the message`, short enough for a one-line report."""
+    first_line = next(iter(str(error).splitlines()), "")
+    text = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def read_json(path: pathlib.Path) -> Any:
+    """The JSON value in `path`, or a CheckpointError naming the file and what is wrong
+    (missing, unreadable, not UTF-8, not JSON)."""
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing") from None
+    except (OSError, ValueError) as error:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise CheckpointError(f"{path} is damaged: not a readable JSON file "
+                              f"({describe_error(error)})") from None
 
 
 def _leaf_shapes(tree) -> dict[str, tuple[int, ...]]:
@@ -74,6 +114,10 @@ class RunCheckpoints:
         manager's own list may still name the step that never completed."""
         return max(ocp.utils.checkpoint_steps(self.directory), default=None)
 
+    def all_steps(self) -> list[int]:
+        """Update counts of all complete checkpoints, oldest first."""
+        return sorted(self._manager.all_steps())
+
     def save(self, step: int, state) -> None:
         """Starts an asynchronous save of `state` as update `step`, after the previous one is
         committed (a `WriteFailed` naming it if it failed).
@@ -87,18 +131,68 @@ class RunCheckpoints:
             self._manager.save(step, args=ocp.args.StandardSave(jax.tree.map(jnp.copy, state)))
 
     def restore(self, step: int, template):
-        """The state saved at `step`, in the structure of `template`, or a CheckpointError
-        naming the first leaf whose shape differs (e.g. another K or network size)."""
-        found = {
-            jax.tree_util.keystr(path, simple=True, separator="."): tuple(meta.shape)
-            for path, meta in jax.tree_util.tree_flatten_with_path(
-                self._manager.item_metadata(step).tree)[0]}
+        """The state saved at `step`, in the structure of `template`.
+
+        Raises a CheckpointError naming the first leaf whose shape differs (e.g. another K or
+        network size), or a DamagedCheckpointError if any of its files cannot be read back:
+        orbax raises whatever its readers meet (JSON, tensorstore, missing items), so every
+        exception while reading counts as damage.
+        """
+        path = self.directory / str(step)
+        try:
+            metadata = self._manager.item_metadata(step)
+            if metadata is None:
+                raise FileNotFoundError("its metadata is missing")
+            found = {
+                jax.tree_util.keystr(key, simple=True, separator="."): tuple(meta.shape)
+                for key, meta in jax.tree_util.tree_flatten_with_path(metadata.tree)[0]}
+        except Exception as error:
+            raise DamagedCheckpointError(self.directory, step, error) from error
         mismatch = describe_mismatch(_leaf_shapes(template), found)
         if mismatch:
-            raise CheckpointError(f"checkpoint {self.directory / str(step)} does not fit this "
-                                  f"config: {mismatch}")
+            raise CheckpointError(f"checkpoint {path} does not fit this config: {mismatch}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        try:
+            return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        except Exception as error:
+            raise DamagedCheckpointError(self.directory, step, error) from error
+
+    def restore_newest(self, template) -> tuple[int, Any, list[DamagedCheckpointError]]:
+        """The newest checkpoint that reads back: (its step, its state, the newer damaged ones).
+        There must be at least one checkpoint.
+
+        A checkpoint that reads back but does not fit the config stops with its CheckpointError
+        (that is not damage); NoIntactCheckpointError if every checkpoint is damaged.
+        """
+        damaged = []
+        for step in reversed(self.all_steps()):
+            try:
+                return step, self.restore(step, template), damaged
+            except DamagedCheckpointError as error:
+                damaged.append(error)
+        raise NoIntactCheckpointError(
+            f"no intact checkpoint in {self.directory}: "
+            f"{'; '.join(str(error) for error in damaged)}; nothing was changed; restore the "
+            f"damaged files from a copy, or move {self.directory} aside to start over")
+
+    def move_aside(self, step: int) -> pathlib.Path:
+        """Renames checkpoint `step` to `<step>.damaged-<n>`, kept but out of orbax's sight.
+
+        orbax lists only directories named by a plain number, so it neither deletes the moved
+        checkpoint (`max_to_keep`) nor refuses a new save of the same update count, which it
+        would skip as not newer than the damaged one.
+        """
+        path = self.directory / str(step)
+        n = 1
+        while path.with_name(f"{step}.damaged-{n}").exists():
+            n += 1
+        aside = path.with_name(f"{step}.damaged-{n}")
+        if jax.process_index() == 0:
+            os.replace(path, aside)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"mlsh_jax: checkpoint {step} moved aside")
+        self._manager.reload()
+        return aside
 
     def wait(self) -> None:
         """Blocks until a save in flight is committed (a `WriteFailed` if it failed)."""
@@ -154,7 +248,10 @@ def transfer_subpolicies(source: pathlib.Path, subpolicies):
     if not path.exists():
         raise CheckpointError(f"{where}: no {SUBPOLICIES_FILE} there (the workdir of a "
                               f"training run is expected)")
-    stored = flax.serialization.msgpack_restore(path.read_bytes())
+    try:
+        stored = read_subpolicies(path)
+    except CheckpointError as error:
+        raise CheckpointError(f"{where}: {error}") from None
     seeds, source_k = jax.tree.leaves(stored["params"])[0].shape[:2]
     target_seeds, target_k = jax.tree.leaves(subpolicies.params)[0].shape[:2]
     if seeds not in (1, target_seeds) or source_k > target_k:
@@ -188,8 +285,29 @@ def load_subpolicies(workdir: pathlib.Path, template):
     if not path.exists():
         raise CheckpointError(f"no sub-policy checkpoint at {path}; train first with "
                               f"`python -m experiments.run --workdir {workdir}`")
-    return _restore_subpolicies(path, flax.serialization.msgpack_restore(path.read_bytes()),
-                                template)
+    return _restore_subpolicies(path, read_subpolicies(path), template)
+
+
+def read_subpolicies(path: pathlib.Path) -> dict:
+    """The state dict in a sub-policy export, or a CheckpointError naming the file and what is
+    wrong.
+
+    The file is written atomically, so one that does not parse was damaged afterwards (a copy
+    cut short, a stray overwrite); msgpack and flax raise various errors for that, so any
+    exception while parsing counts. A parsed file must hold [seeds, K, ...] parameters, the
+    one thing readers look at before comparing it with their template.
+    """
+    remedy = (f"resuming the run rewrites it from its newest checkpoint: run its command "
+              f"again (`python -m experiments.run --config ... --workdir {path.parent}`)")
+    try:
+        stored = flax.serialization.msgpack_restore(path.read_bytes())
+    except Exception as error:
+        raise CheckpointError(f"{path} is damaged ({describe_error(error)}); {remedy}") from None
+    params = jax.tree.leaves(stored.get("params")) if isinstance(stored, dict) else []
+    if not params or any(np.ndim(leaf) < 2 for leaf in params):
+        raise CheckpointError(f"{path} is damaged: it holds no [seeds, K, ...] sub-policy "
+                              f"parameters; {remedy}")
+    return stored
 
 
 def _restore_subpolicies(path: pathlib.Path, stored: dict, template):

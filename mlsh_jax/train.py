@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, save_subpolicies, \
-    transfer_subpolicies
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints, read_json, \
+    save_subpolicies, transfer_subpolicies
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.metrics_log import open_writers, interval_record, progress_line
 from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
@@ -97,8 +97,10 @@ def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:
         return
     defaults = {field.name: field.default for field in dataclasses.fields(RunConfig)
                 if field.default is not dataclasses.MISSING}
-    differences = _differences({**defaults, **json.loads(path.read_text())}, config, "run",
-                               ignored=RESUMABLE_FIELDS)
+    found = read_json(path)
+    if not isinstance(found, dict):
+        raise CheckpointError(f"{path} is damaged: it holds no JSON object")
+    differences = _differences({**defaults, **found}, config, "run", ignored=RESUMABLE_FIELDS)
     if differences:
         raise ConfigError(f"workdir {str(workdir)!r} holds a run with another config "
                           f"({differences}); resume it with its own config or "
@@ -176,6 +178,23 @@ def _wait_interruptibly(tree) -> None:
             time.sleep(0.05)
 
 
+def resume(checkpoints: RunCheckpoints, template: TrainerState,
+           log: Callable[[str], None]) -> tuple[int, TrainerState]:
+    """(update, state) of the newest checkpoint that reads back.
+
+    Newer damaged checkpoints are moved aside, kept for inspection: orbax would otherwise skip
+    saving their update counts again, as not newer than the latest it lists. With no intact
+    checkpoint this raises NoIntactCheckpointError and changes nothing: starting over would
+    overwrite the run's metrics.
+    """
+    done, state, damaged = checkpoints.restore_newest(template)
+    for error in damaged:
+        aside = checkpoints.move_aside(error.step)
+        log(f"warning: {error}; moved aside to {aside} (delete it once inspected); resuming "
+            f"from update {done} instead")
+    return done, state
+
+
 def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], None] = print,
           should_stop: Callable[[], bool] = lambda: False) -> TrainerState | None:
     """Meta-train all seeds of `config`, resuming from DIR/checkpoints if a run is there.
@@ -209,25 +228,29 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
     """`train` of an MLSH or flat run; closes `checkpoints`."""
     primary = jax.process_index() == 0
     with processes_agree():
-        done = checkpoints.latest_step() or 0
-        if done:
+        resuming = checkpoints.latest_step() is not None
+        if resuming:
             check_same_run(workdir, config)
     with processes_agree():
         check_same_config_on_every_process(config)  # all get here: they agreed above
-        if primary:
-            write_config(workdir, config)
         spec = MLSHSpec.build(config)
         run = spec.config
         state = init_seeds(spec)
-        if config.init_subpolicies_from and not done:
+        if config.init_subpolicies_from and not resuming:
             state = state.replace(subpolicies=transfer_subpolicies(
                 pathlib.Path(config.init_subpolicies_from), state.subpolicies))
             log(f"sub-policies initialised from {config.init_subpolicies_from}")
         shardings = state_shardings(slot_mesh(run.num_devices), state)
         state = place(state, shardings)
-    if done:
+    done = 0
+    if resuming:
         with processes_agree():
-            state = checkpoints.restore(done, state)
+            done, state = resume(checkpoints, state, log)
+    with processes_agree():
+        if primary:
+            write_config(workdir, config)
+            if resuming:
+                save_subpolicies(workdir, state.subpolicies)
     log(f"mlsh-jax: {config.algorithm} env={run.env} K={run.num_subpolicies} "
         f"N={run.macro_duration} W={run.warmup_updates} U={run.joint_updates} "
         f"slots={run.num_slots} envs/slot={run.envs_per_slot} D={run.rollout_steps} "

@@ -4,6 +4,7 @@ guard and Ctrl-C from the command line."""
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments.config_cli import config_from_dict
+from experiments.run import main as run_main
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
@@ -104,6 +106,62 @@ def test_kill_during_a_save_keeps_the_previous_checkpoint_and_resumes_exactly(un
                                [r["master/value_loss"] for r in records], rtol=1e-6)
 
 
+def tensorboard_steps(workdir, tag="master/value_loss"):
+    events = EventAccumulator(str(workdir / "tensorboard"))
+    events.Reload()
+    return [event.step for event in events.Scalars(tag)]
+
+
+def tree_of(directory) -> dict[str, bytes]:
+    return {str(path.relative_to(directory)): path.read_bytes() if path.is_file() else b"dir"
+            for path in sorted(directory.rglob("*"))}
+
+
+def test_damaged_newest_checkpoints_are_moved_aside_and_the_run_resumes_exactly(uninterrupted,
+                                                                                 tmp_path):
+    reference_dir, reference_state = uninterrupted
+    workdir = shutil.copytree(reference_dir, tmp_path / "run")
+    checkpoints_dir = workdir / CHECKPOINTS_DIR
+    (checkpoints_dir / "6" / "default" / "_sharding").write_text("garbage")
+    for array_file in (checkpoints_dir / "4" / "default" / "d").iterdir():
+        array_file.write_bytes(array_file.read_bytes()[:100])  # cut short
+    lines = []
+    state = train(TINY, workdir, log=lines.append)
+    assert lines[0].startswith(f"warning: checkpoint {checkpoints_dir / '6'} is damaged "
+                               f"(ValueError: FAILED_PRECONDITION: ")
+    assert lines[1].startswith(f"warning: checkpoint {checkpoints_dir / '4'} is damaged "
+                               f"(ValueError: OUT_OF_RANGE: ")
+    for line, step in zip(lines, (6, 4)):
+        assert f"moved aside to {checkpoints_dir / f'{step}.damaged-1'}" in line
+        assert line.endswith("resuming from update 2 instead")
+    assert "resuming after update 2" in lines[2]
+    # Updates 3-6 ran again and were saved under their old numbers; the damaged data is kept.
+    assert RunCheckpoints(checkpoints_dir, 3).all_steps() == [2, 4, 6]
+    assert (checkpoints_dir / "6.damaged-1" / "default" / "_sharding").read_text() == "garbage"
+    records = records_without_timing(workdir)
+    assert records == records_without_timing(reference_dir)
+    assert tensorboard_steps(workdir) == [r["env_steps"] for r in records]
+    chex.assert_trees_all_equal(state, reference_state)
+
+
+def test_a_run_without_an_intact_checkpoint_exits_1_and_changes_nothing(uninterrupted,
+                                                                          tmp_path, capsys):
+    workdir = shutil.copytree(uninterrupted[0], tmp_path / "run")
+    for step in (2, 4, 6):
+        (workdir / CHECKPOINTS_DIR / str(step) / "default" / "_sharding").write_text("garbage")
+    config_file = tmp_path / "tiny.py"
+    config_file.write_text(f"from mlsh_jax.config import *\n\n"
+                           f"def get_config():\n    return {TINY!r}\n")
+    before = tree_of(workdir)
+    code = run_main(["--config", str(config_file), "--workdir", str(workdir)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: no intact checkpoint in {workdir / CHECKPOINTS_DIR}: ")
+    assert all(f"checkpoint {workdir / CHECKPOINTS_DIR / str(step)} is damaged" in err
+               for step in (2, 4, 6))
+    assert tree_of(workdir) == before
+
+
 def test_resuming_with_another_k_names_the_mismatch(uninterrupted):
     workdir, _ = uninterrupted
     with pytest.raises(ConfigError, match="num_subpolicies: run has 2, config has 3"):
@@ -125,6 +183,8 @@ def test_restoring_into_another_network_size_names_the_leaf(uninterrupted):
     with pytest.raises(CheckpointError, match=r"shape of .*Dense_0.* differs: the config "
                                               r"expects \(.*16\), the checkpoint has \(.*8\)"):
         RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).restore(6, init_seeds(other))
+    with pytest.raises(CheckpointError, match="does not fit this config"):  # not damage
+        RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).restore_newest(init_seeds(other))
 
 
 def test_resuming_a_finished_run_changes_nothing(uninterrupted):

@@ -232,3 +232,11 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     assert all(r is not None and math.isfinite(r) and 0 <= r <= 50
                for r in report["mean_return"])
     assert report["final_mean_return"] == report["mean_return"][-1]
+    assert report["envs_per_task"] == 2
+
+    # The meta-test budget may differ from the training layout: the same tasks, 3 envs each.
+    assert evaluate_main(["--workdir", str(workdir), "--tasks", "4", "--updates", "2",
+                          "--envs-per-task", "3"]) == 0
+    wider = json.loads((workdir / "eval.json").read_text())
+    assert wider["envs_per_task"] == 3 and wider["tasks_with_episodes"] == [4, 4]
+    assert wider["mean_return"] != report["mean_return"]
