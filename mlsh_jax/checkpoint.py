@@ -31,7 +31,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from mlsh_jax.writes import WriteFailed, writing
+from mlsh_jax.writes import WriteFailed, replace_file, writing
 
 SUBPOLICIES_FILE = "subpolicies.msgpack"
 CHECKPOINTS_DIR = "checkpoints"
@@ -224,14 +224,7 @@ class RunCheckpoints:
 
 def save_subpolicies(workdir: pathlib.Path, subpolicies) -> pathlib.Path:
     path = pathlib.Path(workdir) / SUBPOLICIES_FILE
-    tmp = path.with_suffix(".tmp")
-    with writing(path):
-        try:
-            tmp.write_bytes(flax.serialization.to_bytes(jax.device_get(subpolicies)))
-        except OSError:
-            tmp.unlink(missing_ok=True)  # give back the space of a partial write
-            raise
-        os.replace(tmp, path)
+    replace_file(path, flax.serialization.to_bytes(jax.device_get(subpolicies)))
     return path
 
 

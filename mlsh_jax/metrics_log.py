@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import os
 import pathlib
 import time
 from typing import Any
@@ -18,7 +17,7 @@ from tensorboardX.summary import scalar
 
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
-from mlsh_jax.writes import writing
+from mlsh_jax.writes import replace_file, writing
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -154,9 +153,7 @@ class JsonlWriter:
             if path.exists():
                 kept = [line for line in path.read_text().splitlines()
                         if _update_of(line) <= resume_after]
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text("".join(line + "\n" for line in kept))
-                os.replace(tmp, path)
+                replace_file(path, "".join(line + "\n" for line in kept).encode())
             self._file = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import pathlib
 import time
 from typing import Callable
@@ -24,7 +23,7 @@ from mlsh_jax.sharding import gather_texts, place, processes_agree, slot_mesh, \
     state_shardings
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import TrainerState, init_seeds
-from mlsh_jax.writes import WriteFailed, writing
+from mlsh_jax.writes import WriteFailed, replace_file
 
 CONFIG_FILE = "config.json"
 RESUMABLE_FIELDS = ("total_updates", "log_every", "checkpoint_every", "max_to_keep",
@@ -80,11 +79,7 @@ def config_to_json(config: RunConfig) -> str:
 def write_config(workdir: pathlib.Path, config: RunConfig) -> None:
     """DIR/config.json, replaced whole (temp file + rename): a run killed while writing it
     must still be resumable, and resuming reads it."""
-    path = workdir / CONFIG_FILE
-    tmp = path.with_suffix(".tmp")
-    with writing(path):
-        tmp.write_text(config_to_json(config))
-        os.replace(tmp, path)
+    replace_file(workdir / CONFIG_FILE, config_to_json(config).encode())
 
 
 def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:

@@ -2,13 +2,15 @@
 
 A full disk (or quota, or a read-only remount) can hit any file a run writes, and the user must
 learn which file and that the newest checkpoint is intact. Python's `write()` and `flush()`
-raise an `OSError` without a file name, so each writer names its file with `writing(path)`.
+raise an `OSError` without a file name, so each writer names its file with `writing(path)`;
+a file replaced whole goes through `replace_file`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import pathlib
 
 
@@ -29,3 +31,17 @@ def writing(path: pathlib.Path | str):
         raise
     except OSError as error:
         raise WriteFailed(error.errno, error.strerror, str(path)) from None
+
+
+def replace_file(path: pathlib.Path, data: bytes) -> None:
+    """Replace `path` whole with `data` (temp file + rename), so a kill leaves the old or the
+    new file, never part of one; a failed write (`WriteFailed` naming `path`) leaves no temp
+    file behind, giving back the space it took."""
+    tmp = path.with_suffix(".tmp")
+    with writing(path):
+        try:
+            tmp.write_bytes(data)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, path)
