@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
-from jax.experimental import multihost_utils
 
+from mlsh_jax.sharding import processes_agree
 from mlsh_jax.writes import WriteFailed, replace_file, writing
 
 SUBPOLICIES_FILE = "subpolicies.msgpack"
@@ -187,10 +187,9 @@ class RunCheckpoints:
         while path.with_name(f"{step}.damaged-{n}").exists():
             n += 1
         aside = path.with_name(f"{step}.damaged-{n}")
-        if jax.process_index() == 0:
-            os.replace(path, aside)
-        if jax.process_count() > 1:
-            multihost_utils.sync_global_devices(f"mlsh_jax: checkpoint {step} moved aside")
+        with processes_agree():  # a barrier too: no process reloads before the rename
+            if jax.process_index() == 0:
+                os.replace(path, aside)
         self._manager.reload()
         return aside
 
