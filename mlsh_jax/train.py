@@ -208,7 +208,10 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     primary = jax.process_index() == 0
     log = log if primary else (lambda _: None)
     if config.algorithm == "scratch":
-        write_config(workdir, config)
+        try:
+            write_config(workdir, config)
+        except WriteFailed as error:
+            raise _write_failed(error, None) from None
         log("algorithm=scratch: nothing to meta-train (each meta-test task learns from scratch)")
         return None
     checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)

@@ -41,7 +41,7 @@ def replace_file(path: pathlib.Path, data: bytes) -> None:
     with writing(path):
         try:
             tmp.write_bytes(data)
+            os.replace(tmp, path)
         except OSError:
             tmp.unlink(missing_ok=True)
             raise
-        os.replace(tmp, path)

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from experiments.config_cli import apply_overrides, load_config_file
+from experiments.run import main as run_main
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, RunCheckpoints, \
     save_subpolicies
 from mlsh_jax.metrics_log import METRICS_FILE, JsonlWriter, TensorBoardWriter
@@ -164,6 +165,19 @@ def test_a_sub_policy_export_that_does_not_fit_names_its_file_and_leaves_no_part
         save_subpolicies(disk, {"phi": np.ones(2 * PAGE)})  # 16 pages
     assert error.value.disk_full and error.value.filename == str(disk / SUBPOLICIES_FILE)
     assert os.listdir(disk) == []
+
+
+def test_a_config_json_that_cannot_be_replaced_stops_in_one_line_and_leaves_no_temp_file(
+        tmp_path, capsys):
+    workdir = tmp_path / "run"
+    (workdir / "config.json").mkdir(parents=True)  # os.replace onto a directory fails
+    code = run_main(["--config", "moving_bandits.py", "--workdir", str(workdir),
+                     "--config.algorithm=scratch"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err == (f"error: could not write {workdir / 'config.json'} (Is a "
+                                 f"directory); there is no checkpoint yet; fix this and run the "
+                                 f"same command to resume"), err
+    assert os.listdir(workdir) == ["config.json"]
 
 
 def start_processes(workdir: pathlib.Path, logs: pathlib.Path,
