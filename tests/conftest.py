@@ -1,5 +1,6 @@
 """Suite-wide setup, before JAX starts its backend.
 
+- `small_disk`: a size-limited tmpfs for the full-disk tests (test_faults.py, test_checkpoint.py).
 - One compilation cache shared by every test (and the CLI subprocesses they start) within one
   run of the suite, fresh for each run unless MLSH_JAX_COMPILE_CACHE is set, so a run's time
   is that of a fresh clone.
@@ -8,8 +9,12 @@
 """
 
 import os
+import pathlib
 import shutil
+import subprocess
 import tempfile
+
+import pytest
 
 from mlsh_jax.compile_cache import CACHE_VARIABLE, enable_compile_cache
 
@@ -31,3 +36,23 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     for folder in _created:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(bytes) -> a folder on a tmpfs of that size, resize(bytes) grows it (keeping its
+    files); unmounted at teardown."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+
+    def mount(size: int, *options: str) -> pathlib.Path:
+        command = ["mount", "-t", "tmpfs", "-o", ",".join((f"size={size}",) + options),
+                   "tmpfs", str(disk)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"needs root to mount a tmpfs: {done.stderr.strip()}")
+        return disk
+
+    yield mount, lambda size: mount(size, "remount")
+    if os.path.ismount(disk):
+        subprocess.run(["umount", str(disk)], check=True)

@@ -4,6 +4,7 @@ guard and Ctrl-C from the command line."""
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from experiments.config_cli import config_from_dict
 from experiments.run import main as run_main
-from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, CheckpointError, \
+    RunCheckpoints
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
 from mlsh_jax.ppo import PPOMetrics
@@ -26,6 +28,7 @@ from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds
 from mlsh_jax.train import CONFIG_FILE, NonFiniteError, check_same_run, config_to_json, \
     find_non_finite, train
+from tests.test_faults import PAGE, tmpfs_bytes, used
 
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
                  warmup_updates=1, joint_updates=1, total_updates=6, log_every=2,
@@ -149,17 +152,61 @@ def test_a_run_without_an_intact_checkpoint_exits_1_and_changes_nothing(uninterr
     workdir = shutil.copytree(uninterrupted[0], tmp_path / "run")
     for step in (2, 4, 6):
         (workdir / CHECKPOINTS_DIR / str(step) / "default" / "_sharding").write_text("garbage")
-    config_file = tmp_path / "tiny.py"
-    config_file.write_text(f"from mlsh_jax.config import *\n\n"
-                           f"def get_config():\n    return {TINY!r}\n")
     before = tree_of(workdir)
-    code = run_main(["--config", str(config_file), "--workdir", str(workdir)])
+    code = run_main(["--config", write_config_file(tmp_path), "--workdir", str(workdir)])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith(f"error: no intact checkpoint in {workdir / CHECKPOINTS_DIR}: ")
     assert all(f"checkpoint {workdir / CHECKPOINTS_DIR / str(step)} is damaged" in err
                for step in (2, 4, 6))
     assert tree_of(workdir) == before
+
+
+def write_config_file(folder) -> str:
+    """A config file that `experiments.run --config` reads as TINY."""
+    path = folder / "tiny.py"
+    path.write_text(f"from mlsh_jax.config import *\n\ndef get_config():\n    return {TINY!r}\n")
+    return str(path)
+
+
+def test_full_disk_stops_with_one_line_and_the_same_command_resumes_exactly(uninterrupted,
+                                                                           small_disk, tmp_path):
+    # Here rather than in test_faults.py: it shares this file's compiled uninterrupted run.
+    reference_dir, _ = uninterrupted
+    mount, resize = small_disk
+    room = 2 * tmpfs_bytes(reference_dir)
+    workdir = mount(room) / "run"
+    answers = iter([False, True])  # asked before the first chunk and after each one
+    train(TINY, workdir, log=lambda _: None, should_stop=lambda: next(answers))
+    # Room for the logs of updates 3 and 4 (a few pages), not for checkpoint 4: it fails in
+    # orbax's background save and surfaces when the run waits for its last save (update 4).
+    resize(used(workdir) + 8 * PAGE)
+    command = [sys.executable, "-m", "experiments.run", "--config", write_config_file(tmp_path),
+               "--workdir", str(workdir), "--config.total_updates=4"]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+
+    failed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert failed.stderr.count("error: ") == 1, failed.stderr[-3000:]
+    assert (f"error: disk full while writing {workdir}/checkpoints/4 (No space left on device); "
+            f"the newest intact checkpoint is update 2; free space and run the same command to "
+            f"resume") in failed.stderr, failed.stderr[-3000:]
+    # No traceback through our code, no orbax log. (tensorstore's threads may still print
+    # "Event loop is closed" for writes that completed after orbax closed their event loop.)
+    assert not re.search(r"mlsh_jax/|experiments/|ERROR:", failed.stderr), failed.stderr[-3000:]
+    assert RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).newest_intact() == 2
+    assert [p.name for p in (workdir / CHECKPOINTS_DIR).iterdir() if p.name.isdigit()] == ["2"]
+
+    resize(room)
+    resumed = subprocess.run(command[:-1], cwd=ROOT, capture_output=True, text=True, env=env,
+                             timeout=300)  # total_updates=6 again: the rest of the run
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming after update 2" in resumed.stdout
+    assert records_without_timing(workdir) == records_without_timing(reference_dir)
+    assert (workdir / SUBPOLICIES_FILE).read_bytes() == \
+        (reference_dir / SUBPOLICIES_FILE).read_bytes()
+    assert not [p for p in (workdir / CHECKPOINTS_DIR).iterdir() if not p.name.isdigit()]
 
 
 def test_resuming_with_another_k_names_the_mismatch(uninterrupted):
