@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mlsh_jax.sharding import processes_agree
+from mlsh_jax.sharding import gather_texts, processes_agree
 from mlsh_jax.writes import WriteFailed, replace_file, writing
 
 SUBPOLICIES_FILE = "subpolicies.msgpack"
@@ -167,13 +167,36 @@ class RunCheckpoints:
         damaged = []
         for step in reversed(self.all_steps()):
             try:
-                return step, self.restore(step, template), damaged
+                state, problem = self.restore(step, template), None
             except DamagedCheckpointError as error:
-                damaged.append(error)
+                state, problem = None, error
+            problem = self._damaged_anywhere(step, problem)
+            if problem is None:
+                return step, state, damaged
+            damaged.append(problem)
         raise NoIntactCheckpointError(
             f"no intact checkpoint in {self.directory}: "
             f"{'; '.join(str(error) for error in damaged)}; nothing was changed; restore the "
             f"damaged files from a copy, or move {self.directory} aside to start over")
+
+    def _damaged_anywhere(self, step: int, problem: DamagedCheckpointError | None
+                          ) -> DamagedCheckpointError | None:
+        """This process's verdict on checkpoint `step`, or the first other process's damage.
+
+        Each process of a multi-host run reads only its own shards, so one may find a
+        checkpoint damaged that another restores: all must then skip it, or they would resume
+        from different updates. A collective (one all-gather) when there are several processes.
+        """
+        if jax.process_count() == 1:
+            return problem
+        verdicts = gather_texts("" if problem is None else str(problem))
+        if problem is not None:
+            return problem
+        for process, verdict in enumerate(verdicts):
+            if verdict:
+                return DamagedCheckpointError(self.directory, step,
+                                              RuntimeError(f"on process {process}: {verdict}"))
+        return None
 
     def move_aside(self, step: int) -> pathlib.Path:
         """Renames checkpoint `step` to `<step>.damaged-<n>`, kept but out of orbax's sight.
