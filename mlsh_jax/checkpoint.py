@@ -187,8 +187,6 @@ class RunCheckpoints:
         checkpoint damaged that another restores: all must then skip it, or they would resume
         from different updates. A collective (one all-gather) when there are several processes.
         """
-        if jax.process_count() == 1:
-            return problem
         verdicts = gather_texts("" if problem is None else str(problem))
         if problem is not None:
             return problem

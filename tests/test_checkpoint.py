@@ -19,6 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from experiments.config_cli import config_from_dict
 from experiments.run import main as run_main
+from mlsh_jax import checkpoint as checkpoint_module
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, CheckpointError, \
     RunCheckpoints
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
@@ -145,6 +146,32 @@ def test_damaged_newest_checkpoints_are_moved_aside_and_the_run_resumes_exactly(
     assert records == records_without_timing(reference_dir)
     assert tensorboard_steps(workdir) == [r["env_steps"] for r in records]
     chex.assert_trees_all_equal(state, reference_state)
+
+
+def test_a_checkpoint_another_process_found_damaged_is_skipped_here_too(uninterrupted,
+                                                                          monkeypatch):
+    """Each process of a multi-host run reads only its own shards; they must agree on damage,
+    or they would resume from different updates. Process 1 (simulated: its verdicts arrive
+    through the all-gather) cannot read checkpoint 6, which reads back here."""
+    reference_dir, reference_state = uninterrupted
+    verdicts = {6: "ValueError: OUT_OF_RANGE: cut short", 4: "", 2: ""}
+    gathered = []
+
+    def all_gather(text):
+        step = [6, 4, 2][len(gathered)]
+        gathered.append(text)
+        return [text, verdicts[step]]
+
+    monkeypatch.setattr(checkpoint_module, "gather_texts", all_gather)
+    template = jax.eval_shape(lambda: init_seeds(MLSHSpec.build(TINY)))
+    step, state, damaged = RunCheckpoints(reference_dir / CHECKPOINTS_DIR, 3).restore_newest(
+        template)
+    assert step == 4 and gathered == ["", ""]  # this process read 6 and 4 without trouble
+    assert [error.step for error in damaged] == [6]
+    assert str(damaged[0]) == (f"checkpoint {reference_dir / CHECKPOINTS_DIR / '6'} is damaged "
+                               f"(RuntimeError: on process 1: ValueError: OUT_OF_RANGE: cut "
+                               f"short)")
+    assert int(state.update_step.min()) == 4
 
 
 def test_a_run_without_an_intact_checkpoint_exits_1_and_changes_nothing(uninterrupted,
