@@ -155,8 +155,8 @@ minibatches) but not equal work: MLSH trains phi only on the joint-phase slots (
 them, {joint:.0%} here) while flat PPO trains its one policy on every slot's steps, and MLSH
 also trains one master per slot and runs K+1 networks per step in the rollout. The
 "all-joint" column (mlsh_no_warmup: phi on every slot, like flat) is the like-for-like
-comparison: the cost of the masters and of K sub-policies, each of which runs its PPO over the
-whole joint batch masked to its own steps (static shapes), i.e. K times flat PPO's work."""
+comparison: what it adds to flat PPO is the masters' PPO (one per slot) and K+1 networks per
+rollout step; each step goes through its own sub-policy only in phi's update (grouped)."""
 
 
 def print_table(rows: list[dict], repeats: int) -> None:
