@@ -109,7 +109,7 @@ class RunCheckpoints:
         """The newest complete checkpoint's update count (incomplete saves are never listed)."""
         return self._manager.latest_step()
 
-    def newest_intact(self) -> int | None:
+    def newest_committed(self) -> int | None:
         """The newest checkpoint committed on disk, read afresh: after a failed save the
         manager's own list may still name the step that never completed."""
         return max(ocp.utils.checkpoint_steps(self.directory), default=None)

@@ -41,11 +41,11 @@ class RunWriteError(RuntimeError):
     its newest intact checkpoint is where the same command resumes."""
 
 
-def _write_failed(error: WriteFailed, newest_intact: int | None) -> RunWriteError:
+def _write_failed(error: WriteFailed, newest: int | None) -> RunWriteError:
     """What failed, where the run stands and what to do, for a user reading one line."""
     what = "disk full while writing" if error.disk_full else "could not write"
     fix = "free space" if error.disk_full else "fix this"
-    kept = (f"the newest intact checkpoint is update {newest_intact}" if newest_intact
+    kept = (f"the newest intact checkpoint is update {newest}" if newest
             else "there is no checkpoint yet")
     return RunWriteError(f"{what} {error.filename} ({error.strerror}); {kept}; {fix} and run "
                          f"the same command to resume")
@@ -207,18 +207,18 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     workdir.mkdir(parents=True, exist_ok=True)
     primary = jax.process_index() == 0
     log = log if primary else (lambda _: None)
-    if config.algorithm == "scratch":
-        try:
-            write_config(workdir, config)
-        except WriteFailed as error:
-            raise _write_failed(error, None) from None
-        log("algorithm=scratch: nothing to meta-train (each meta-test task learns from scratch)")
-        return None
-    checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
+    checkpoints = None
     try:
+        if config.algorithm == "scratch":
+            write_config(workdir, config)
+            log("algorithm=scratch: nothing to meta-train (each meta-test task learns from "
+                "scratch)")
+            return None
+        checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
         return _train(config, workdir, checkpoints, log, should_stop)
     except WriteFailed as error:
-        raise _write_failed(error, checkpoints.newest_intact()) from None
+        newest = checkpoints.newest_committed() if checkpoints else None
+        raise _write_failed(error, newest) from None
 
 
 def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints,

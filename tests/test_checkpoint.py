@@ -29,20 +29,14 @@ from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds
 from mlsh_jax.train import CONFIG_FILE, NonFiniteError, check_same_run, config_to_json, \
     find_non_finite, train
-from tests.test_faults import PAGE, tmpfs_bytes, used
+from tests.test_faults import PAGE, records_without_timing, tmpfs_bytes, used
 
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
                  warmup_updates=1, joint_updates=1, total_updates=6, log_every=2,
                  checkpoint_every=2, num_seeds=2, network=NetworkConfig(hidden_sizes=(8,)),
                  master_ppo=PPOConfig(epochs=2, num_minibatches=2),
                  sub_ppo=PPOConfig(epochs=2, num_minibatches=2))
-TIMING_FIELDS = ("steps_per_second", "seconds", "compile_seconds")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def records_without_timing(workdir):
-    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +216,7 @@ def test_full_disk_stops_with_one_line_and_the_same_command_resumes_exactly(unin
     # No traceback through our code, no orbax log. (tensorstore's threads may still print
     # "Event loop is closed" for writes that completed after orbax closed their event loop.)
     assert not re.search(r"mlsh_jax/|experiments/|ERROR:", failed.stderr), failed.stderr[-3000:]
-    assert RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).newest_intact() == 2
+    assert RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).newest_committed() == 2
     assert [p.name for p in (workdir / CHECKPOINTS_DIR).iterdir() if p.name.isdigit()] == ["2"]
 
     resize(room)
