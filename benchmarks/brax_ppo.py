@@ -12,7 +12,7 @@ interpreter; create it once with
     /tmp/brax-venv/bin/pip install jax==0.9.2 jaxlib==0.9.2 brax==0.14.2
 
 (without `--brax-python` that column is skipped). All runs use the same physics backend
-(`--backend`, default `envs.brax_tasks.DEFAULT_BACKEND`) and the same sizes, mapped as follows:
+(`--backend`, default `envs.brax_physics.DEFAULT_BACKEND`) and the same sizes, mapped as follows:
 
 | quantity               | ours (RunConfig)                        | Brax PPO (`ppo.train`)   |
 |------------------------|-----------------------------------------|--------------------------|
@@ -51,7 +51,7 @@ import jax
 
 from benchmarks.sps import compile_env_only, compile_training, flat_config, steps_per_second
 from benchmarks.stages import print_stages, stage_seconds
-from envs.brax_tasks import DEFAULT_BACKEND
+from envs.brax_physics import DEFAULT_BACKEND
 from experiments.configs import twowalk
 from mlsh_jax.config import RunConfig
 

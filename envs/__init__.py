@@ -1,8 +1,9 @@
 """Environments by name: `make("four_rooms", slip_probability=0.0)` returns the raw env.
 
 Wrap it with `wrap_for_training` for rollouts. Configs refer to environments by these names.
-The Brax tasks (`twowalk`, `walk_crawl`, `ant_maze`, `ant_obstacle_course`) import Brax only
-when their physics is first used, so importing this package stays fast.
+The Brax tasks (`twowalk`, `ant_maze`, `ant_obstacle_course` in `envs.ant`; `walk_crawl`,
+`walk_crawl_course` in `envs.humanoid`) import Brax only when their physics is first used, so
+importing this package stays fast.
 """
 
 import dataclasses
@@ -17,8 +18,9 @@ from envs.base import (
     EpisodeStatsState,
     wrap_for_training,
 )
-from envs.brax_tasks import AntMaze, AntObstacleCourse, TwoWalk, WalkCrawl
+from envs.ant import AntMaze, AntObstacleCourse, TwoWalk
 from envs.four_rooms import FourRooms
+from envs.humanoid import WalkCrawl, WalkCrawlCourse
 from envs.key_door import KeyDoor
 from envs.moving_bandits import MovingBandits
 
@@ -37,6 +39,7 @@ __all__ = [
     "TwoWalk",
     "UnknownEnvironmentError",
     "WalkCrawl",
+    "WalkCrawlCourse",
     "make",
     "names",
     "options",
@@ -51,6 +54,7 @@ _REGISTRY: dict[str, type[Environment[Any, Any]]] = {
     "moving_bandits": MovingBandits,
     "twowalk": TwoWalk,
     "walk_crawl": WalkCrawl,
+    "walk_crawl_course": WalkCrawlCourse,
 }
 
 

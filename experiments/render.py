@@ -27,7 +27,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-from envs.brax_tasks import AntObstacleCourse, TwoWalk, AntAmongWalls
+from envs.ant import AntAmongWalls, AntObstacleCourse, TwoWalk
+from envs.humanoid import WalkCrawlCourse
 from experiments.config_cli import error_exit
 from experiments.evaluate import int_at_least, read_run_config
 from experiments.pictures import DPI, subpolicy_colour
@@ -39,7 +40,8 @@ from mlsh_jax.rollout import subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, TrainerState, init_seeds
 
-RENDERABLE_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl")
+RENDERABLE_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl",
+                   "walk_crawl_course")
 FORMATS = (".html", ".png")
 
 
@@ -159,7 +161,8 @@ def render_html(env, task, episode: Episode) -> str:
 
 
 def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> None:
-    """The torso's path from above, coloured by active sub-policy, with target/goal and walls."""
+    """The torso's path from above, coloured by active sub-policy, with target/goal, walls and
+    the course's ceiling section."""
     figure = Figure(figsize=(6, 6), dpi=DPI)
     axes = figure.add_subplot()
     for k in np.unique(episode.subpolicy):
@@ -175,6 +178,9 @@ def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> No
         goal = np.asarray(env.goal(task))
         radius = env.goal_radius if isinstance(env, AntObstacleCourse) else 0.3
         axes.add_patch(Circle(tuple(goal), radius, color="r", alpha=0.4, label="goal"))
+    if isinstance(env, WalkCrawlCourse):
+        start, end = (float(x) for x in env.section(task))
+        axes.axvspan(start, end, color="0.85", label="ceiling")
     axes.set_aspect("equal", adjustable="datalim")
     axes.autoscale_view()
     axes.margins(0.15)

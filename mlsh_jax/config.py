@@ -140,7 +140,7 @@ class RunConfig:
     """Environment name from the `envs` registry."""
     backend: str = ""
     """Physics backend of the Brax tasks: mjx, spring, positional or generalized; empty: the
-    env's default (`envs.brax_tasks.DEFAULT_BACKEND`). Envs without physics reject it."""
+    env's default (`envs.brax_physics.DEFAULT_BACKEND`). Envs without physics reject it."""
     episode_length: int = 0
     """Most steps per episode; 0: the env's default (e.g. 50 for moving_bandits, 1000 for
     twowalk)."""

@@ -64,7 +64,8 @@ def test_obstacle_course_starts_from_twowalk_subpolicies_and_can_keep_them_froze
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, metric", [("ant_maze", "distance_to_goal"),
-                                          ("walk_crawl", "torso_x")])
+                                          ("walk_crawl", "torso_x"),
+                                          ("walk_crawl_course", "passed_section")])
 def test_other_brax_configs_run_from_the_cli(name, metric, tmp_path):
     result = cli("experiments.run", "--config", f"{name}.py", "--workdir", str(tmp_path),
                  *SHRINK, "--config.warmup_updates=1", "--config.joint_updates=1")

@@ -18,22 +18,18 @@ import pytest
 
 import envs
 from envs.base import Box, wrap_for_training
-from envs.brax_tasks import (
+from envs.ant import (
     COURSE_LAYOUTS,
     MAZE_LAYOUTS,
     AntMaze,
-    AntObstacleCourse,
     AntMazeTask,
-    BACKENDS,
-    CRAWL,
-    DEFAULT_BACKEND,
+    AntObstacleCourse,
     TWOWALK_TARGETS,
-    WALK,
     TwoWalk,
     TwoWalkTask,
-    WalkCrawl,
-    WalkCrawlTask,
 )
+from envs.brax_physics import BACKENDS, DEFAULT_BACKEND
+from envs.humanoid import CRAWL, WALK, CourseTask, WalkCrawl, WalkCrawlCourse, WalkCrawlTask
 
 FAST_BACKEND = "spring"
 KEY = jax.random.key(0)
@@ -97,7 +93,8 @@ def with_xyz(q, x=None, y=None, z=None):
 # --- registry and configuration -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "ant_maze", "ant_obstacle_course"])
+@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "walk_crawl_course", "ant_maze",
+                                  "ant_obstacle_course"])
 def test_unknown_backend_is_rejected_naming_the_value_and_the_allowed_ones(name):
     with pytest.raises(ValueError) as error:
         envs.make(name, backend="nope")
@@ -107,7 +104,8 @@ def test_unknown_backend_is_rejected_naming_the_value_and_the_allowed_ones(name)
 
 
 def test_brax_tasks_are_registered_and_their_settings_are_make_arguments():
-    assert {"twowalk", "walk_crawl", "ant_maze", "ant_obstacle_course"} <= set(envs.names())
+    assert {"twowalk", "walk_crawl", "walk_crawl_course", "ant_maze",
+            "ant_obstacle_course"} <= set(envs.names())
     env = envs.make("twowalk", backend="spring", episode_length=5)
     assert env == TwoWalk(backend="spring", episode_length=5)
     assert envs.make("walk_crawl").backend == DEFAULT_BACKEND
@@ -251,12 +249,77 @@ def test_head_height_follows_the_torso_orientation(walk_crawl):
         walk_crawl.ceiling_cost_weight * 0.02, rel=1e-3)
 
 
+# --- walk / crawl course ---------------------------------------------------------------------
+
+SECTIONS = [CourseTask(jnp.int32(i)) for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def walk_crawl_course():
+    return WalkCrawlCourse(backend=FAST_BACKEND, episode_length=10)
+
+
+def test_course_sees_what_walk_crawl_sees_whatever_the_section(walk_crawl, walk_crawl_course,
+                                                              walk_crawl_runs):
+    assert walk_crawl_course.observation_size == walk_crawl.observation_size
+    assert walk_crawl_course.action_space == walk_crawl.action_space
+    assert walk_crawl_course.num_task_types == 3
+    assert walk_crawl_course.episode_end_metrics == ("torso_x", "passed_section")
+    actions = random_actions(walk_crawl_course, 10)
+    runs = [run(walk_crawl_course, KEY, task, actions) for task in SECTIONS]
+    (first_walk, (obs_walk, *_)) = walk_crawl_runs[0]
+    for first, (obs, *_) in runs:
+        chex.assert_trees_all_equal((first, obs), (first_walk, obs_walk))
+
+
+@pytest.mark.parametrize("section", [0, 2])
+def test_course_ceiling_penalises_the_head_only_over_its_section(walk_crawl_course, section):
+    task = SECTIONS[section]
+    start = walk_crawl_course.section_starts[section]
+    end = start + walk_crawl_course.section_length
+    standing = standing_q(walk_crawl_course)
+    controls = jnp.zeros(17)
+    for x, penalised in [(start - 0.1, False), (start + 0.1, True), (end - 0.1, True),
+                         (end + 0.1, False)]:
+        reward, info = walk_crawl_course.reward(0.0, with_xyz(standing, x=x), controls, task)
+        assert float(info["ceiling_penalty"]) == (walk_crawl_course.healthy_reward
+                                                  if penalised else 0.0), x
+        assert float(reward) == (0.0 if penalised else walk_crawl_course.healthy_reward), x
+        assert float(info["passed_section"]) == float(x > end), x
+
+
+def test_course_allows_a_crouch_only_around_its_section(walk_crawl_course):
+    task = SECTIONS[1]  # ceiling over x in [3, 5]; a crouch is healthy over [2, 6]
+    crouched = with_xyz(standing_q(walk_crawl_course), z=0.9)
+    assert walk_crawl_course.fallen(with_xyz(crouched, x=0.0), task)  # still on open floor
+    assert not walk_crawl_course.fallen(with_xyz(crouched, x=2.1), task)  # getting down
+    assert not walk_crawl_course.fallen(with_xyz(crouched, x=4.0), task)  # under the ceiling
+    assert not walk_crawl_course.fallen(with_xyz(crouched, x=5.9), task)  # getting up
+    assert walk_crawl_course.fallen(with_xyz(crouched, x=6.1), task)  # past it: walk again
+    assert walk_crawl_course.fallen(with_xyz(crouched, x=4.0, z=0.5), task)
+    assert not walk_crawl_course.fallen(with_xyz(standing_q(walk_crawl_course), x=4.0), task)
+
+
+def test_course_task_is_the_section_and_bad_settings_are_rejected(walk_crawl_course):
+    tasks = jax.vmap(walk_crawl_course.sample_task)(jax.random.split(KEY, 300))
+    assert set(np.asarray(tasks.section).tolist()) == {0, 1, 2}
+    np.testing.assert_array_equal(walk_crawl_course.task_type(tasks), tasks.section)
+    with pytest.raises(ValueError, match=r"section_starts=\(\): must be a non-empty sequence"):
+        envs.make("walk_crawl_course", section_starts=())
+    assert envs.make("walk_crawl_course", section_starts=[2, 4]).section_starts == (2, 4)
+    with pytest.raises(ValueError, match="section_length=0"):
+        envs.make("walk_crawl_course", section_length=0)
+    with pytest.raises(ValueError, match="posture_margin=-1"):
+        envs.make("walk_crawl_course", posture_margin=-1)
+
+
 # --- full random episodes on the default backend and mjx (slow: minutes of compilation) -----
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", sorted({DEFAULT_BACKEND, "mjx"}))
-@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "ant_maze", "ant_obstacle_course"])
+@pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "walk_crawl_course", "ant_maze",
+                                  "ant_obstacle_course"])
 def test_full_random_episode_stays_finite(name, backend):
     env = envs.make(name, backend=backend)
     wrapped = wrap_for_training(env)
@@ -411,7 +474,7 @@ def test_obstacle_course_walls_stand_where_each_layout_puts_them(course_runs):
 
 
 def test_physics_first_built_inside_a_jit_trace_is_cached_concrete():
-    envs.brax_tasks.maze_physics.cache_clear()
+    envs.ant.maze_physics.cache_clear()
     env = AntMaze(backend="positional", episode_length=3)
     jax.eval_shape(env.reset, KEY, LAYOUTS[0])  # first use of this physics: inside a trace
     assert not any(isinstance(leaf, jax.core.Tracer)

@@ -150,7 +150,8 @@ def test_bad_override_message_names_key_and_value(override, message):
 
 
 @pytest.mark.parametrize("name", ["moving_bandits", "four_rooms.py", "key_door", "twowalk",
-                                  "ant_maze", "ant_obstacle_course", "walk_crawl"])
+                                  "ant_maze", "ant_obstacle_course", "walk_crawl",
+                                  "walk_crawl_course"])
 def test_config_json_round_trips_to_an_equal_config(name):
     config = apply_overrides(load_config_file(name), ["network.hidden_sizes=16,8"])
     assert config_from_dict(json.loads(json.dumps(dataclasses.asdict(config)))) == config
@@ -167,12 +168,13 @@ def test_shipped_configs_use_the_paper_k_n_w_u_and_episode_lengths():
     kwnu = {name: (c.num_subpolicies, c.macro_duration, c.warmup_updates, c.joint_updates,
                    c.make_env().episode_length)
             for name in ("moving_bandits", "four_rooms", "twowalk", "ant_maze",
-                         "ant_obstacle_course", "walk_crawl")
+                         "ant_obstacle_course", "walk_crawl", "walk_crawl_course")
             for c in [load_config_file(name)]}
     assert kwnu == {"moving_bandits": (2, 10, 9, 1, 50), "four_rooms": (4, 25, 20, 30, 100),
                     "twowalk": (2, 200, 20, 40, 1000), "ant_maze": (3, 200, 20, 40, 1000),
                     "ant_obstacle_course": (3, 200, 20, 40, 2000),
-                    "walk_crawl": (2, 200, 20, 40, 1000)}
+                    "walk_crawl": (2, 200, 20, 40, 1000),
+                    "walk_crawl_course": (2, 200, 20, 40, 1000)}
 
 
 def test_env_options_reach_the_env_and_are_checked_against_it():

@@ -491,7 +491,8 @@ def random_batch_rollout(env, key, num_steps, batch=4):
     return obs, jax.lax.scan(body, states, jax.random.split(key, num_steps))[1]
 
 
-BRAX_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl")  # tests/test_brax_tasks.py
+BRAX_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl",
+             "walk_crawl_course")  # tests/test_brax_tasks.py
 
 
 @pytest.mark.parametrize("name", [name for name in envs.names() if name not in BRAX_ENVS])
@@ -521,7 +522,7 @@ def test_wrapped_environments_run_batched_under_jit_and_vmap(name):
 
 def test_make_builds_each_registered_environment_with_its_arguments():
     assert envs.names() == ("ant_maze", "ant_obstacle_course", "four_rooms", "key_door",
-                            "moving_bandits", "twowalk", "walk_crawl")
+                            "moving_bandits", "twowalk", "walk_crawl", "walk_crawl_course")
     assert isinstance(envs.make("moving_bandits"), MovingBandits)
     assert isinstance(envs.make("key_door"), KeyDoor)
     env = envs.make("four_rooms", slip_probability=0.0, goal_cells=[4, 9], observation="coords")
@@ -536,7 +537,7 @@ def test_unknown_environment_name_lists_the_available_names():
     assert isinstance(error.value, ValueError)
     assert str(error.value) == (
         "unknown environment 'foo'; available: ant_maze, ant_obstacle_course, four_rooms, "
-        "key_door, moving_bandits, twowalk, walk_crawl"
+        "key_door, moving_bandits, twowalk, walk_crawl, walk_crawl_course"
     )
 
 

@@ -1,4 +1,4 @@
-"""Ant mazes: the Ant must reach the goal of a hidden wall layout (envs.brax_tasks.MAZE_LAYOUTS).
+"""Ant mazes: the Ant must reach the goal of a hidden wall layout (envs.ant.MAZE_LAYOUTS).
 
 Twowalk's settings (twowalk.py: N=200, W=20, U=40, 1000-step episodes, one episode per env and
 update, PPO) with K=3 (DESIGN.md: mazes K 3+) and 6 slots (two per layout on average; 96k env

@@ -1,21 +1,8 @@
-"""Brax-backed MLSH tasks: Ant `twowalk` (paper §6.3), Ant `ant_maze` and `ant_obstacle_course`,
-Humanoid `walk_crawl`.
+"""Brax Ant tasks: `twowalk` (paper §6.3), the `ant_maze` layouts and the sparse
+`ant_obstacle_course`, all with one observation so that sub-policies transfer between them.
 
-All four wrap the physics of Brax's own Ant / Humanoid systems (brax 0.14, `brax.envs`) behind
-the functional API of `envs.base`: the env is a frozen, hashable dataclass of static settings,
-the Brax pipeline state travels in an explicit `BraxState`, and the hidden task is a pytree
-argument that is never observed: in twowalk and walk_crawl it changes only rewards and
-terminations, in ant_maze and ant_obstacle_course also where the (unobserved) walls stand.
-A fall terminates an episode; the time limit only truncates it (`info["truncated"]`: the
-walker could go on, so learners bootstrap from its last state, as Brax's PPO does).
-
-Brax (and MuJoCo/MJX behind it) is imported on first use of the physics, not when this module
-is imported, so `import envs` stays fast. The physics of each (system, backend) is built once
-per process (`physics`) and closed over by every jitted step, like `brax.envs` does.
-
-Backends: `mjx` (MuJoCo XLA, the one Brax maintains), `spring`, `positional`, `generalized`,
-a field of every env here; `python -m benchmarks.brax_backends` measures them and
-`DEFAULT_BACKEND` is its pick (see there).
+The hidden task changes only rewards in twowalk; in ant_maze and ant_obstacle_course it also
+decides where the (unobserved) walls stand. Shared Brax machinery: `envs.brax_physics`.
 """
 
 from __future__ import annotations
@@ -31,66 +18,17 @@ import jax
 import jax.numpy as jnp
 
 from envs.base import Box, Environment, Info, episode_end, validate_episode_length
-
-BACKENDS = ("mjx", "spring", "positional", "generalized")
-DEFAULT_BACKEND = "spring"
-"""Chosen by measurement (`python -m benchmarks.brax_backends`, the team's 2-core CPU, one core
-free for it): env steps/s with random actions through the training wrappers, batch 128 / 1024,
-
-    twowalk (Ant)       spring 13.4k / 10.4k   mjx 9.6k / 9.9k   generalized 5.3k / 5.5k
-                        positional 4.3k / 4.8k
-    walk_crawl (Hum.)   spring  8.4k /  7.7k   mjx 4.8k / 5.0k   positional 3.6k / 3.6k
-                        generalized 2.0k / 2.4k
-
-and compile 20-40 s for spring against 45-80 s for mjx; every backend stayed finite over the
-NaN check. `spring` is the fastest for both systems at both sizes. Choose `mjx` for
-MuJoCo-faithful dynamics (MuJoCo's solver; the backend Brax maintains) at ~0.6-0.95x speed.
-The backends are different physics, not just different speeds: with random actions the Ant's
-episodes end after ~38 steps on mjx and generalized (it bounces above the 1 m height limit)
-against ~600-900 on spring and positional."""
+from envs.brax_physics import (
+    DEFAULT_BACKEND,
+    BraxState,
+    physics,
+    validate_backend,
+    validate_nonnegative,
+    validate_positive,
+)
 
 TWOWALK_TARGETS = ((5.0, 0.0), (0.0, 5.0))
 """World xy of the twowalk targets, indexed by `TwoWalkTask.target`."""
-
-
-@functools.lru_cache(maxsize=None)
-def physics(system: str, backend: str) -> Any:
-    """Brax's `system` env ("ant" or "humanoid") on `backend`: its sys, dt and pipeline.
-
-    Only the physics of the returned `brax.envs.PipelineEnv` is used (`sys`, `dt`,
-    `pipeline_init`, `pipeline_step`, and for Humanoid its observation and centre of mass);
-    rewards, terminations and resets are this module's. Brax's per-backend tuning of the
-    system (time step, frames per step, solver, actuator gears) is kept as Brax ships it.
-    """
-    from brax import envs as brax_envs  # deferred: importing brax/mujoco takes seconds
-
-    # Built once and cached: its arrays must be concrete even when first asked for inside a
-    # jit trace, or the cache would hold leaked tracers.
-    with jax.ensure_compile_time_eval():
-        return brax_envs.get_environment(system, backend=backend)
-
-
-@flax.struct.dataclass
-class BraxState:
-    """One Brax episode: the physics pipeline's state and the step counter."""
-
-    pipeline_state: Any  # the backend's pipeline state (q, qd, x, xd, ... as Brax defines)
-    t: jax.Array  # int32 steps taken this episode
-
-
-def _validate_backend(backend: object) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r}: must be one of {', '.join(BACKENDS)}")
-
-
-def _validate_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name}={value!r}: must be a number > 0")
-
-
-def _validate_nonnegative(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name}={value!r}: must be a number >= 0")
 
 
 def progress_reward(
@@ -113,12 +51,6 @@ def noisy_start(physics: Any, key: jax.Array, noise: float) -> Any:
     q = sys.init_q + jax.random.uniform(q_key, (sys.q_size(),), minval=-noise, maxval=noise)
     qd = noise * jax.random.normal(qd_key, (sys.qd_size(),))
     return physics.pipeline_init(q, qd)
-
-
-def rotate(vector: jax.Array, quaternion: jax.Array) -> jax.Array:
-    """`vector` rotated by the unit quaternion (w, x, y, z)."""
-    w, u = quaternion[0], quaternion[1:]
-    return vector + 2.0 * jnp.cross(u, jnp.cross(u, vector) + w * vector)
 
 
 # --- Ant twowalk ----------------------------------------------------------------------------
@@ -164,8 +96,8 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)
-        _validate_backend(self.backend)
-        _validate_nonnegative("ctrl_cost_weight", self.ctrl_cost_weight)
+        validate_backend(self.backend)
+        validate_nonnegative("ctrl_cost_weight", self.ctrl_cost_weight)
 
     @property
     def physics(self) -> Any:
@@ -232,167 +164,6 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
         done, ends = episode_end(self.fallen(pipeline_state.q), state.t >= self.episode_length,
                                  self.truncates)
         return self.observation(pipeline_state), state, reward, done, {**info, **ends}
-
-
-# --- Humanoid walk / crawl ------------------------------------------------------------------
-
-WALK, CRAWL = 0, 1
-
-
-@flax.struct.dataclass
-class WalkCrawlTask:
-    crawl: jax.Array  # int32 scalar: WALK (0, open floor) or CRAWL (1, low ceiling)
-
-
-@dataclasses.dataclass(frozen=True)
-class WalkCrawl(Environment[WalkCrawlTask, BraxState]):
-    """Brax Humanoid that must go forward (+x): upright (walk) or under a hidden low ceiling.
-
-    Observation: Brax Humanoid's (q without torso x, y; qd; centre-of-mass-based inertia and
-    velocity per body; actuator forces of the last action), 244 floats, the same function of
-    the physics state in both tasks. The ceiling is not observed.
-
-    Reward per step, as Brax Humanoid: 1.25 * (centre-of-mass x velocity, m/s) + alive bonus 5
-    - 0.1 * |u|^2 (u the action scaled to the actuators' [-0.4, 0.4] range), and in the crawl
-    task minus the ceiling penalty
-
-        min(5, ceiling_cost_weight * max(0, head_top_z - ceiling_height))
-
-    where head_top_z is the top of the head sphere (torso frame offset (0, 0, 0.19), radius
-    0.09). The penalty never exceeds the alive bonus, so falling on purpose never pays.
-
-    Why a virtual ceiling and not a geom added to the MJCF: (1) the two tasks must share one
-    reset distribution, or the first observation would reveal the task, and a standing start
-    under a solid ceiling lower than the head would start in deep penetration; (2) in Brax's
-    Humanoid only the feet collide with anything (every other geom has contype = conaffinity =
-    0), so a solid ceiling would need new contact pairs for head, torso and arms on every
-    backend (more contacts each step, and backend-specific collision support to verify); (3) a
-    per-task ceiling geom would make the system itself per-task data under `vmap`.
-
-    Termination: the torso height leaves [min, 2.0] m, with min = 1.0 m for walk (Brax
-    Humanoid's) and `crawl_min_torso_z` for crawl, low enough to crouch under the ceiling (an
-    upright torso with the head at the ceiling sits at about ceiling_height - 0.28 m); or
-    `episode_length` steps. Start: Brax Humanoid's (standing, +-0.01 uniform noise on q and
-    qd), the same for both tasks.
-    """
-
-    episode_length: int = 1000
-    backend: str = DEFAULT_BACKEND
-    """Brax physics pipeline: one of BACKENDS."""
-    ceiling_height: float = 1.25
-    """Crawl task: height (m) of the ceiling above the floor; a standing head top is ~1.6 m."""
-    ceiling_cost_weight: float = 50.0
-    """Crawl task: penalty per metre of head above the ceiling (capped at the alive bonus)."""
-    crawl_min_torso_z: float = 0.6
-    """Crawl task: the episode ends when the torso drops below this height (walk: 1.0 m)."""
-    terminates_early: ClassVar[bool] = True
-    truncates: ClassVar[bool] = True
-
-    forward_reward_weight: ClassVar[float] = 1.25
-    healthy_reward: ClassVar[float] = 5.0
-    ctrl_cost_weight: ClassVar[float] = 0.1
-    walk_min_torso_z: ClassVar[float] = 1.0
-    max_torso_z: ClassVar[float] = 2.0
-    reset_noise_scale: ClassVar[float] = 0.01
-    head_offset: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.19)
-    head_radius: ClassVar[float] = 0.09
-
-    def __post_init__(self) -> None:
-        validate_episode_length(self.episode_length)
-        _validate_backend(self.backend)
-        _validate_positive("ceiling_height", self.ceiling_height)
-        _validate_nonnegative("ceiling_cost_weight", self.ceiling_cost_weight)
-        _validate_positive("crawl_min_torso_z", self.crawl_min_torso_z)
-
-    @property
-    def physics(self) -> Any:
-        return physics("humanoid", self.backend)
-
-    @property
-    def observation_size(self) -> int:
-        sys = self.physics.sys
-        return (sys.q_size() - 2) + 2 * sys.qd_size() + 16 * sys.num_links()
-
-    @property
-    def action_space(self) -> Box:
-        return Box(self.physics.sys.act_size(), -1.0, 1.0)
-
-    @property
-    def num_task_types(self) -> int:
-        return 2
-
-    def task_type(self, task: WalkCrawlTask) -> jax.Array:
-        return task.crawl
-
-    @property
-    def episode_end_metrics(self) -> tuple[str, ...]:
-        return ("torso_x",)
-
-    def sample_task(self, key: jax.Array) -> WalkCrawlTask:
-        return WalkCrawlTask(jax.random.randint(key, (), 0, 2, jnp.int32))
-
-    def observation(self, pipeline_state: Any, controls: jax.Array) -> jax.Array:
-        """Brax Humanoid's observation of a physics state and the last (scaled) controls."""
-        return self.physics._get_obs(pipeline_state, controls).astype(jnp.float32)
-
-    def head_top(self, q: jax.Array) -> jax.Array:
-        """Height of the top of the head (the head is rigidly attached to the torso)."""
-        offset = rotate(jnp.asarray(self.head_offset, jnp.float32), q[3:7])
-        return q[2] + offset[2] + self.head_radius
-
-    def ceiling_penalty(self, q: jax.Array, task: WalkCrawlTask) -> jax.Array:
-        """Crawl: cost of the head being above the ceiling (capped at the alive bonus); walk: 0."""
-        above = jnp.maximum(self.head_top(q) - self.ceiling_height, 0.0)
-        penalty = jnp.minimum(self.healthy_reward, self.ceiling_cost_weight * above)
-        return jnp.where(task.crawl == CRAWL, penalty, 0.0)
-
-    def fallen(self, q: jax.Array, task: WalkCrawlTask) -> jax.Array:
-        """Whether the torso height is outside the task's healthy range (terminal)."""
-        min_z = jnp.where(task.crawl == CRAWL, self.crawl_min_torso_z, self.walk_min_torso_z)
-        return (q[2] < min_z) | (q[2] > self.max_torso_z)
-
-    def reward(
-        self, forward_velocity: jax.Array, q_after: jax.Array, controls: jax.Array,
-        task: WalkCrawlTask,
-    ) -> tuple[jax.Array, Info]:
-        """(reward, its terms) of a step ending in q_after with the given centre-of-mass
-        x velocity and actuator controls."""
-        forward = self.forward_reward_weight * forward_velocity
-        ctrl_cost = self.ctrl_cost_weight * jnp.sum(jnp.square(controls))
-        ceiling = self.ceiling_penalty(q_after, task)
-        reward = (forward + self.healthy_reward - ctrl_cost - ceiling).astype(jnp.float32)
-        return reward, {"forward_reward": forward, "ctrl_cost": ctrl_cost,
-                        "ceiling_penalty": ceiling, "head_top": self.head_top(q_after),
-                        "torso_x": q_after[0]}
-
-    def reset(self, key: jax.Array, task: WalkCrawlTask) -> tuple[jax.Array, BraxState]:
-        del task  # the start is the same for every task
-        physics = self.physics
-        sys = physics.sys
-        q_key, qd_key = jax.random.split(key)
-        noise = self.reset_noise_scale
-        q = sys.init_q + jax.random.uniform(q_key, (sys.q_size(),), minval=-noise, maxval=noise)
-        qd = jax.random.uniform(qd_key, (sys.qd_size(),), minval=-noise, maxval=noise)
-        pipeline_state = physics.pipeline_init(q, qd)
-        obs = self.observation(pipeline_state, jnp.zeros(sys.act_size()))
-        return obs, BraxState(pipeline_state, jnp.int32(0))
-
-    def step(
-        self, key: jax.Array, state: BraxState, action: jax.Array, task: WalkCrawlTask
-    ) -> tuple[jax.Array, BraxState, jax.Array, jax.Array, Info]:
-        del key  # the physics is deterministic
-        physics = self.physics
-        low, high = physics.sys.actuator.ctrl_range[:, 0], physics.sys.actuator.ctrl_range[:, 1]
-        controls = low + (jnp.clip(action, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
-        pipeline_state = physics.pipeline_step(state.pipeline_state, controls)
-        com_before = physics._com(state.pipeline_state)[0]
-        com_after = physics._com(pipeline_state)[0]
-        forward_velocity = (com_after[0] - com_before[0]) / physics.dt
-        reward, info = self.reward(forward_velocity, pipeline_state.q, controls, task)
-        state = BraxState(pipeline_state, state.t + 1)
-        done, ends = episode_end(self.fallen(pipeline_state.q, task),
-                                 state.t >= self.episode_length, self.truncates)
-        return self.observation(pipeline_state, controls), state, reward, done, {**info, **ends}
 
 
 # --- Ant maze -------------------------------------------------------------------------------
@@ -486,7 +257,7 @@ class AntAmongWalls(Environment[AntMazeTask, BraxState]):
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)
-        _validate_backend(self.backend)
+        validate_backend(self.backend)
 
     @property
     def _walker(self) -> TwoWalk:
@@ -576,7 +347,7 @@ class AntMaze(AntAmongWalls):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _validate_nonnegative("ctrl_cost_weight", self.ctrl_cost_weight)
+        validate_nonnegative("ctrl_cost_weight", self.ctrl_cost_weight)
 
     def reward(
         self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: AntMazeTask
@@ -615,7 +386,7 @@ class AntObstacleCourse(AntAmongWalls):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _validate_positive("goal_radius", self.goal_radius)
+        validate_positive("goal_radius", self.goal_radius)
 
     def reward(
         self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: AntMazeTask
