@@ -7,8 +7,9 @@ The agent is one task slot of the newest full-state checkpoint: its task, its ma
 shared sub-policies φ (by default the slot whose master has trained longest on its task). The
 master picks a sub-policy every N steps; actions are the policies' modes (argmax / Gaussian
 mean) unless `--sample`. `.html` writes Brax's 3D viewer (open it in a browser; the viewer's
-JavaScript is fetched from a CDN); `.png` draws the torso's path from above, coloured by the
-active sub-policy, with the task's target or goal and the walls of its layout.
+JavaScript is fetched from a CDN); `.png` draws, coloured by the active sub-policy, the Ant's
+torso path from above with the task's target or goal and the walls of its layout, or the
+Humanoid's head height along its way with the task's ceiling.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
 from envs.ant import AntAmongWalls, AntObstacleCourse, TwoWalk
-from envs.humanoid import WalkCrawlCourse
+from envs.humanoid import CRAWL, HumanoidUnderCeiling, WalkCrawlCourse
 from experiments.config_cli import error_exit
 from experiments.evaluate import int_at_least, read_run_config
 from experiments.pictures import DPI, subpolicy_colour
@@ -161,8 +162,7 @@ def render_html(env, task, episode: Episode) -> str:
 
 
 def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> None:
-    """The torso's path from above, coloured by active sub-policy, with target/goal, walls and
-    the course's ceiling section."""
+    """The torso's path from above, coloured by active sub-policy, with target/goal and walls."""
     figure = Figure(figsize=(6, 6), dpi=DPI)
     axes = figure.add_subplot()
     for k in np.unique(episode.subpolicy):
@@ -178,14 +178,44 @@ def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> No
         goal = np.asarray(env.goal(task))
         radius = env.goal_radius if isinstance(env, AntObstacleCourse) else 0.3
         axes.add_patch(Circle(tuple(goal), radius, color="r", alpha=0.4, label="goal"))
-    if isinstance(env, WalkCrawlCourse):
-        start, end = (float(x) for x in env.section(task))
-        axes.axvspan(start, end, color="0.85", label="ceiling")
     axes.set_aspect("equal", adjustable="datalim")
     axes.autoscale_view()
     axes.margins(0.15)
     axes.set_xlabel("x (m)")
     axes.set_ylabel("y (m)")
+    axes.set_title(title, fontsize=9)
+    axes.legend(loc="best", fontsize=8)
+    figure.savefig(path)
+
+
+def ceiling_span(env: HumanoidUnderCeiling, task: Any, x: np.ndarray) -> tuple[float, float] | None:
+    """Where along x a ceiling covers the Humanoid's way (None: open floor), for drawing."""
+    if isinstance(env, WalkCrawlCourse):
+        start, end = env.section(task)
+        return float(start), float(end)
+    if int(task.crawl) == CRAWL:
+        return float(min(x.min(), 0.0)), float(max(x.max(), 1.0))
+    return None
+
+
+def draw_side_view(env: HumanoidUnderCeiling, task: Any, episode: Episode, path: pathlib.Path,
+                   title: str) -> None:
+    """The top of the Humanoid's head against its torso x, coloured by active sub-policy, under
+    the task's ceiling: shows where it walks upright and where it crawls."""
+    x = episode.xy[1:, 0]
+    head = np.asarray(jax.vmap(env.head_top)(jnp.asarray(episode.pipeline_states.q)))
+    figure = Figure(figsize=(8, 4), dpi=DPI)
+    axes = figure.add_subplot()
+    for k in np.unique(episode.subpolicy):
+        steps = episode.subpolicy == k
+        axes.scatter(x[steps], head[steps], s=4, color=subpolicy_colour(int(k)),
+                     label=f"sub-policy {k}")
+    span = ceiling_span(env, task, x)
+    if span is not None:
+        axes.hlines(env.ceiling_height, *span, colors="0.3", linewidth=3, label="ceiling")
+    axes.set_ylim(0.0, 2.0)
+    axes.set_xlabel("torso x (m)")
+    axes.set_ylabel("head top (m)")
     axes.set_title(title, fontsize=9)
     axes.legend(loc="best", fontsize=8)
     figure.savefig(path)
@@ -197,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=pathlib.Path, required=True,
                         help="directory of a training run with checkpoints")
     parser.add_argument("--out", type=pathlib.Path, required=True,
-                        help="output file: .html (Brax viewer) or .png (path from above)")
+                        help="output file: .html (Brax viewer) or .png (Ant: path from above; "
+                             "Humanoid: head height along x)")
     parser.add_argument("--slot", type=int_at_least(0),
                         help="task slot to show (default: the one trained longest on its task)")
     parser.add_argument("--seed-index", type=int_at_least(0), default=0,
@@ -227,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".html":
         args.out.write_text(render_html(env, agent.task, episode))
+    elif isinstance(env, HumanoidUnderCeiling):
+        draw_side_view(env, agent.task, episode, args.out, summary)
     else:
         draw_path(env, agent.task, episode, args.out, summary)
     print(f"{summary}; wrote {args.out}")

@@ -1,5 +1,5 @@
 """The Brax configs from the command line: Twowalk trains and logs the distance to its targets,
-and the obstacle course starts from its sub-policies (transfer).
+the obstacle course starts from its sub-policies (transfer), and the renders of both robots.
 
 Both runs are real CLI subprocesses on the shipped configs, shrunk by overrides (2 slots x 2
 envs, 20-step episodes) so they compile and run in about a minute; the other two Brax configs
@@ -7,12 +7,15 @@ run in the slow test.
 """
 
 import json
+import types
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import envs
+from envs.humanoid import CRAWL, WALK, CourseTask, WalkCrawlTask
 from experiments import render
 from experiments.evaluate import load_run
 from tests.test_cli import cli
@@ -106,3 +109,18 @@ def test_render_command_writes_brax_viewer_html(twowalk_run, tmp_path, capsys):
 def test_render_refuses_bad_arguments_in_one_line(twowalk_run, args, message, capsys):
     assert render.main(["--workdir", str(twowalk_run[0]), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_humanoid_side_view_draws_each_task_s_ceiling_where_it_covers_the_way(tmp_path):
+    course, walk_crawl = envs.make("walk_crawl_course"), envs.make("walk_crawl")
+    x = np.linspace(-0.5, 7.0, 8)
+    assert render.ceiling_span(course, CourseTask(jnp.int32(1)), x) == (3.0, 5.0)
+    assert render.ceiling_span(walk_crawl, WalkCrawlTask(jnp.int32(CRAWL)), x) == (-0.5, 7.0)
+    assert render.ceiling_span(walk_crawl, WalkCrawlTask(jnp.int32(WALK)), x) is None
+    q = np.zeros((8, 7), np.float32)
+    q[:, 0], q[:, 2], q[:, 3] = x, 1.0, 1.0  # upright torso at 1 m along the way
+    episode = render.Episode(pipeline_states=types.SimpleNamespace(q=q),
+                             xy=np.stack([np.r_[0.0, x], np.zeros(9)], axis=1),
+                             subpolicy=np.repeat([0, 1], 4), reward=np.zeros(8))
+    render.draw_side_view(course, CourseTask(jnp.int32(1)), episode, tmp_path / "side.png", "t")
+    assert (tmp_path / "side.png").read_bytes()[:4] == b"\x89PNG"
