@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from envs.base import Box, Environment, Info, episode_end, validate_episode_length
+from envs.base import Box, Environment, Info, TaskT, episode_end, validate_episode_length
 from envs.brax_physics import (
     DEFAULT_BACKEND,
     BraxState,
@@ -34,8 +35,6 @@ from envs.brax_physics import (
 )
 
 WALK, CRAWL = 0, 1
-
-TaskT = TypeVar("TaskT")
 
 
 def rotate(vector: jax.Array, quaternion: jax.Array) -> jax.Array:
@@ -48,13 +47,16 @@ def rotate(vector: jax.Array, quaternion: jax.Array) -> jax.Array:
 class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     """Brax Humanoid going forward (+x), where a hidden virtual ceiling may cover the way.
 
-    Observation: Brax Humanoid's (q without torso x, y; qd; centre-of-mass-based inertia and
-    velocity per body; actuator forces of the last action), 244 floats, the same function of
-    the physics state in every task. The ceiling is not observed.
+    Observation (245 floats): the torso's x, then Brax Humanoid's observation (q without torso
+    x, y; qd; centre-of-mass-based inertia and velocity per body; actuator forces of the last
+    action), the same function of the physics state in every task. Brax leaves the position
+    out; the torso x is kept because on a course the Humanoid has to know how far along it is
+    to crouch in time (as twowalk keeps the Ant's x, y), and it does not reveal the task. The
+    ceiling is not observed.
 
     Reward per step, as Brax Humanoid: 1.25 * (centre-of-mass x velocity, m/s) + alive bonus 5
     - 0.1 * |u|^2 (u the action scaled to the actuators' [-0.4, 0.4] range), and where the
-    ceiling is over the Humanoid (`ceiling_over`) minus the ceiling penalty
+    ceiling is over the head (its x within `ceiling_extent`) minus the ceiling penalty
 
         min(5, ceiling_cost_weight * max(0, head_top_z - ceiling_height))
 
@@ -62,10 +64,11 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     0.09). The penalty never exceeds the alive bonus, so falling on purpose never pays.
 
     Termination: the torso height leaves [min, 2.0] m, with min = `crawl_min_torso_z` where a
-    crouch is allowed (`crouch_allowed`), low enough to get under the ceiling (an upright torso
-    with the head at the ceiling sits at about ceiling_height - 0.28 m), and Brax Humanoid's
-    1.0 m elsewhere; or `episode_length` steps, a truncation. Start: Brax Humanoid's
-    (standing, +-0.01 uniform noise on q and qd), the same for every task.
+    crouch is allowed (torso x within the ceiling's extent widened by `posture_margin` on each
+    side), low enough to get under the ceiling (an upright torso with the head at the ceiling
+    sits at about ceiling_height - 0.28 m), and Brax Humanoid's 1.0 m elsewhere; or
+    `episode_length` steps, a truncation. Start: Brax Humanoid's (standing, +-0.01 uniform
+    noise on q and qd), the same for every task.
     """
 
     episode_length: int = 1000
@@ -80,6 +83,7 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     (elsewhere below 1.0 m)."""
     terminates_early: ClassVar[bool] = True
     truncates: ClassVar[bool] = True
+    posture_margin: ClassVar[float] = 0.0
 
     forward_reward_weight: ClassVar[float] = 1.25
     healthy_reward: ClassVar[float] = 5.0
@@ -98,12 +102,21 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
         validate_positive("crawl_min_torso_z", self.crawl_min_torso_z)
 
     @abc.abstractmethod
-    def ceiling_over(self, q: jax.Array, task: TaskT) -> jax.Array:
-        """Whether the ceiling is over a Humanoid in pose q (its head is then penalised)."""
+    def ceiling_extent(self, task: TaskT) -> tuple[jax.Array, jax.Array]:
+        """The x interval (m) the task's ceiling covers: (-inf, inf) for the whole floor,
+        (inf, -inf) for none."""
 
-    @abc.abstractmethod
+    def ceiling_over(self, q: jax.Array, task: TaskT) -> jax.Array:
+        """Whether the ceiling is over the head of a Humanoid in pose q."""
+        start, end = self.ceiling_extent(task)
+        head_x = q[0] + rotate(jnp.asarray(self.head_offset, jnp.float32), q[3:7])[0]
+        return (head_x >= start) & (head_x <= end)
+
     def crouch_allowed(self, q: jax.Array, task: TaskT) -> jax.Array:
-        """Whether a torso down to `crawl_min_torso_z` is healthy in pose q."""
+        """Whether a torso down to `crawl_min_torso_z` is healthy in pose q: near the ceiling,
+        so the Humanoid can get down before it and up after it."""
+        start, end = self.ceiling_extent(task)
+        return (q[0] >= start - self.posture_margin) & (q[0] <= end + self.posture_margin)
 
     @property
     def physics(self) -> Any:
@@ -112,15 +125,17 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     @property
     def observation_size(self) -> int:
         sys = self.physics.sys
-        return (sys.q_size() - 2) + 2 * sys.qd_size() + 16 * sys.num_links()
+        return 1 + (sys.q_size() - 2) + 2 * sys.qd_size() + 16 * sys.num_links()
 
     @property
     def action_space(self) -> Box:
         return Box(self.physics.sys.act_size(), -1.0, 1.0)
 
     def observation(self, pipeline_state: Any, controls: jax.Array) -> jax.Array:
-        """Brax Humanoid's observation of a physics state and the last (scaled) controls."""
-        return self.physics._get_obs(pipeline_state, controls).astype(jnp.float32)
+        """The torso's x and Brax Humanoid's observation of a physics state and the last
+        (scaled) controls."""
+        brax_obs = self.physics._get_obs(pipeline_state, controls)
+        return jnp.concatenate([pipeline_state.q[:1], brax_obs]).astype(jnp.float32)
 
     def head_top(self, q: jax.Array) -> jax.Array:
         """Height of the top of the head (the head is rigidly attached to the torso)."""
@@ -206,13 +221,9 @@ class WalkCrawl(HumanoidUnderCeiling[WalkCrawlTask]):
     def sample_task(self, key: jax.Array) -> WalkCrawlTask:
         return WalkCrawlTask(jax.random.randint(key, (), 0, 2, jnp.int32))
 
-    def ceiling_over(self, q: jax.Array, task: WalkCrawlTask) -> jax.Array:
-        del q
-        return task.crawl == CRAWL
-
-    def crouch_allowed(self, q: jax.Array, task: WalkCrawlTask) -> jax.Array:
-        del q
-        return task.crawl == CRAWL
+    def ceiling_extent(self, task: WalkCrawlTask) -> tuple[jax.Array, jax.Array]:
+        crawl = task.crawl == CRAWL
+        return jnp.where(crawl, -jnp.inf, jnp.inf), jnp.where(crawl, jnp.inf, -jnp.inf)
 
 
 @flax.struct.dataclass
@@ -225,28 +236,36 @@ class WalkCrawlCourse(HumanoidUnderCeiling[CourseTask]):
     """The combination course: walk, crawl under a ceiling over one section of the track, walk
     on. The task is where the section begins (one of `section_starts`), hidden.
 
-    The ceiling covers torso x in [start, start + section_length]; a crouch is allowed from
-    `posture_margin` before the section to `posture_margin` after it, so the Humanoid can get
-    down before it and up after it; elsewhere the walk's 1.0 m minimum torso height holds.
-    Reward, observation and ends are walk_crawl's, so its sub-policies transfer: a master has to
-    learn when to switch from the walking skill to the crawling one and back.
+    The ceiling covers head x in [start, start + section_length]; a crouch is healthy for torso
+    x from `posture_margin` before the section to `posture_margin` after it; elsewhere the
+    walk's 1.0 m minimum torso height holds. Observation, reward and ends are walk_crawl's, so
+    its sub-policies transfer: a master, which sees the torso x, has to learn where to switch
+    from the walking skill to the crawling one and back.
+
+    Sizes: with walk_crawl's N = 200 (3 s at dt = 0.015 s) the master switches at most every
+    3 s, so the section (3 m) and the margins (1.5 m) span seconds at walking speed.
+    The penalty is walk_crawl's, capped at the alive bonus: a fast walker that keeps its head
+    up through the section loses at most 5 per step there, which can cost less than a slow
+    crawl; `passed_section` therefore counts passing, not how.
     """
 
-    section_starts: tuple[float, ...] = (1.5, 3.0, 4.5)
+    section_starts: tuple[float, ...] = (2.0, 4.0, 6.0)
     """Torso x (m) where the ceiling section begins, one per task (the start is at x = 0)."""
-    section_length: float = 2.0
+    section_length: float = 3.0
     """Length (m) of the section the ceiling covers."""
-    posture_margin: float = 1.0
+    posture_margin: float = 1.5
     """Distance (m) before and after the section over which a crouch is healthy."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         starts = self.section_starts
-        if (not isinstance(starts, (tuple, list)) or not starts or any(
-                isinstance(s, bool) or not isinstance(s, (int, float)) for s in starts)):
+        numbers = isinstance(starts, (tuple, list)) and all(
+            isinstance(s, (int, float, np.floating, np.integer)) and not isinstance(s, bool)
+            and np.isfinite(s) for s in starts)
+        if not numbers or not starts or len(set(starts)) != len(starts):
             raise ValueError(f"section_starts={starts!r}: must be a non-empty sequence of "
-                             "numbers (m)")
-        object.__setattr__(self, "section_starts", tuple(starts))  # hashable: a jit static
+                             "distinct finite numbers (m)")
+        object.__setattr__(self, "section_starts", tuple(float(s) for s in starts))  # hashable
         validate_positive("section_length", self.section_length)
         validate_nonnegative("posture_margin", self.posture_margin)
 
@@ -264,18 +283,9 @@ class WalkCrawlCourse(HumanoidUnderCeiling[CourseTask]):
     def sample_task(self, key: jax.Array) -> CourseTask:
         return CourseTask(jax.random.randint(key, (), 0, len(self.section_starts), jnp.int32))
 
-    def section(self, task: CourseTask) -> tuple[jax.Array, jax.Array]:
-        """Torso x where the task's ceiling section begins and ends."""
+    def ceiling_extent(self, task: CourseTask) -> tuple[jax.Array, jax.Array]:
         start = jnp.asarray(self.section_starts, jnp.float32)[task.section]
         return start, start + self.section_length
-
-    def ceiling_over(self, q: jax.Array, task: CourseTask) -> jax.Array:
-        start, end = self.section(task)
-        return (q[0] >= start) & (q[0] <= end)
-
-    def crouch_allowed(self, q: jax.Array, task: CourseTask) -> jax.Array:
-        start, end = self.section(task)
-        return (q[0] >= start - self.posture_margin) & (q[0] <= end + self.posture_margin)
 
     def reward(
         self, forward_velocity: jax.Array, q_after: jax.Array, controls: jax.Array,
@@ -283,5 +293,5 @@ class WalkCrawlCourse(HumanoidUnderCeiling[CourseTask]):
     ) -> tuple[jax.Array, Info]:
         """walk_crawl's reward; its terms also say whether the torso is past the section."""
         reward, info = super().reward(forward_velocity, q_after, controls, task)
-        passed = (q_after[0] > self.section(task)[1]).astype(jnp.float32)
+        passed = (q_after[0] > self.ceiling_extent(task)[1]).astype(jnp.float32)
         return reward, {**info, "passed_section": passed}

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
 from envs.ant import AntAmongWalls, AntObstacleCourse, TwoWalk
-from envs.humanoid import CRAWL, HumanoidUnderCeiling, WalkCrawlCourse
+from envs.humanoid import HumanoidUnderCeiling
 from experiments.config_cli import error_exit
 from experiments.evaluate import int_at_least, read_run_config
 from experiments.pictures import DPI, subpolicy_colour
@@ -189,13 +189,11 @@ def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> No
 
 
 def ceiling_span(env: HumanoidUnderCeiling, task: Any, x: np.ndarray) -> tuple[float, float] | None:
-    """Where along x a ceiling covers the Humanoid's way (None: open floor), for drawing."""
-    if isinstance(env, WalkCrawlCourse):
-        start, end = env.section(task)
-        return float(start), float(end)
-    if int(task.crawl) == CRAWL:
-        return float(min(x.min(), 0.0)), float(max(x.max(), 1.0))
-    return None
+    """Where along the drawn x range the task's ceiling covers the way (None: open floor)."""
+    start, end = (float(bound) for bound in env.ceiling_extent(task))
+    if start > end:
+        return None
+    return max(start, min(x.min(), 0.0)), min(end, max(x.max(), 1.0))
 
 
 def draw_side_view(env: HumanoidUnderCeiling, task: Any, episode: Episode, path: pathlib.Path,
@@ -213,7 +211,7 @@ def draw_side_view(env: HumanoidUnderCeiling, task: Any, episode: Episode, path:
     span = ceiling_span(env, task, x)
     if span is not None:
         axes.hlines(env.ceiling_height, *span, colors="0.3", linewidth=3, label="ceiling")
-    axes.set_ylim(0.0, 2.0)
+    axes.set_ylim(0.0, 2.4)  # the torso may rise to 2 m, the head top 0.28 m above it
     axes.set_xlabel("torso x (m)")
     axes.set_ylabel("head top (m)")
     axes.set_title(title, fontsize=9)

@@ -1,9 +1,9 @@
 """The Brax configs from the command line: Twowalk trains and logs the distance to its targets,
 the obstacle course starts from its sub-policies (transfer), and the renders of both robots.
 
-Both runs are real CLI subprocesses on the shipped configs, shrunk by overrides (2 slots x 2
-envs, 20-step episodes) so they compile and run in about a minute; the other two Brax configs
-run in the slow test.
+The runs are real CLI subprocesses on the shipped configs, shrunk by overrides (2 slots x 2
+envs, 20-step episodes) so they compile and run in about a minute; the other Brax configs run
+in the slow test. The Humanoid's side view is drawn from a synthetic episode.
 """
 
 import json
@@ -114,7 +114,7 @@ def test_render_refuses_bad_arguments_in_one_line(twowalk_run, args, message, ca
 def test_humanoid_side_view_draws_each_task_s_ceiling_where_it_covers_the_way(tmp_path):
     course, walk_crawl = envs.make("walk_crawl_course"), envs.make("walk_crawl")
     x = np.linspace(-0.5, 7.0, 8)
-    assert render.ceiling_span(course, CourseTask(jnp.int32(1)), x) == (3.0, 5.0)
+    assert render.ceiling_span(course, CourseTask(jnp.int32(1)), x) == (4.0, 7.0)
     assert render.ceiling_span(walk_crawl, WalkCrawlTask(jnp.int32(CRAWL)), x) == (-0.5, 7.0)
     assert render.ceiling_span(walk_crawl, WalkCrawlTask(jnp.int32(WALK)), x) is None
     q = np.zeros((8, 7), np.float32)

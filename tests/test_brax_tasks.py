@@ -204,13 +204,14 @@ def test_twowalk_terminates_when_the_torso_leaves_brax_ants_height_range(twowalk
 
 
 def test_walk_crawl_observation_is_identical_for_walk_and_crawl(walk_crawl, walk_crawl_runs):
-    assert walk_crawl.observation_size == 244
+    assert walk_crawl.observation_size == 245
     assert walk_crawl.action_space == Box(17, -1.0, 1.0)
     (first_w, (obs_w, state_w, reward_w, *_)), (first_c, (obs_c, state_c, reward_c, *_)) = \
         walk_crawl_runs
     chex.assert_shape(first_w, (walk_crawl.observation_size,))
     chex.assert_trees_all_equal(first_w, first_c)
     chex.assert_trees_all_equal((obs_w, state_w), (obs_c, state_c))
+    np.testing.assert_array_equal(obs_w[:, 0], state_w.pipeline_state.q[:, 0])  # torso x
     # Standing at the start, the crawler's head is above the ceiling: the full alive bonus goes.
     np.testing.assert_allclose(reward_w - reward_c, walk_crawl.healthy_reward, rtol=1e-5)
 
@@ -286,27 +287,32 @@ def test_course_ceiling_penalises_the_head_only_over_its_section(walk_crawl_cour
                                                   if penalised else 0.0), x
         assert float(reward) == (0.0 if penalised else walk_crawl_course.healthy_reward), x
         assert float(info["passed_section"]) == float(x > end), x
+    assert set(walk_crawl_course.episode_end_metrics) <= set(info)
+    # Bent forward, the head reaches under the ceiling before the torso does.
+    bent = with_xyz(standing, x=start - 0.1, z=1.3).at[3:7].set(
+        jnp.array([np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0]))
+    assert walk_crawl_course.ceiling_penalty(bent, task) > 0.0
 
 
 def test_course_allows_a_crouch_only_around_its_section(walk_crawl_course):
-    task = SECTIONS[1]  # ceiling over x in [3, 5]; a crouch is healthy over [2, 6]
+    task = SECTIONS[1]  # ceiling over x in [4, 7]; a crouch is healthy over [2.5, 8.5]
     crouched = with_xyz(standing_q(walk_crawl_course), z=0.9)
-    assert walk_crawl_course.fallen(with_xyz(crouched, x=0.0), task)  # still on open floor
-    assert not walk_crawl_course.fallen(with_xyz(crouched, x=2.1), task)  # getting down
-    assert not walk_crawl_course.fallen(with_xyz(crouched, x=4.0), task)  # under the ceiling
-    assert not walk_crawl_course.fallen(with_xyz(crouched, x=5.9), task)  # getting up
-    assert walk_crawl_course.fallen(with_xyz(crouched, x=6.1), task)  # past it: walk again
-    assert walk_crawl_course.fallen(with_xyz(crouched, x=4.0, z=0.5), task)
-    assert not walk_crawl_course.fallen(with_xyz(standing_q(walk_crawl_course), x=4.0), task)
+    assert walk_crawl_course.fallen(with_xyz(crouched, x=2.4), task)  # still on open floor
+    assert not walk_crawl_course.fallen(with_xyz(crouched, x=2.6), task)  # getting down
+    assert not walk_crawl_course.fallen(with_xyz(crouched, x=5.0), task)  # under the ceiling
+    assert not walk_crawl_course.fallen(with_xyz(crouched, x=8.4), task)  # getting up
+    assert walk_crawl_course.fallen(with_xyz(crouched, x=8.6), task)  # past it: walk again
+    assert walk_crawl_course.fallen(with_xyz(crouched, x=5.0, z=0.5), task)
+    assert not walk_crawl_course.fallen(with_xyz(standing_q(walk_crawl_course), x=5.0), task)
 
 
 def test_course_task_is_the_section_and_bad_settings_are_rejected(walk_crawl_course):
     tasks = jax.vmap(walk_crawl_course.sample_task)(jax.random.split(KEY, 300))
     assert set(np.asarray(tasks.section).tolist()) == {0, 1, 2}
     np.testing.assert_array_equal(walk_crawl_course.task_type(tasks), tasks.section)
-    with pytest.raises(ValueError, match=r"section_starts=\(\): must be a non-empty sequence"):
-        envs.make("walk_crawl_course", section_starts=())
-    assert envs.make("walk_crawl_course", section_starts=[2, 4]).section_starts == (2, 4)
+    with pytest.raises(ValueError, match=r"section_starts=\(1, 1\): must be .* distinct"):
+        envs.make("walk_crawl_course", section_starts=(1, 1))
+    assert envs.make("walk_crawl_course", section_starts=[2, 4]).section_starts == (2.0, 4.0)
     with pytest.raises(ValueError, match="section_length=0"):
         envs.make("walk_crawl_course", section_length=0)
     with pytest.raises(ValueError, match="posture_margin=-1"):

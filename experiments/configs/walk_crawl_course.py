@@ -1,5 +1,6 @@
-"""The Humanoid combination course (paper §6.3's transfer task): walk, crawl under a ceiling
-over one hidden section of the track, walk on. A transfer task for Walk/Crawl's sub-policies:
+"""The Humanoid combination course: walk, crawl under a ceiling over one hidden section of the
+track, walk on (the paper's combination of Walk/Crawl). A transfer task for Walk/Crawl's
+sub-policies:
 
     python -m experiments.run --config walk_crawl_course.py \\
         --config.init_subpolicies_from=runs/walk_crawl
