@@ -84,6 +84,9 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     terminates_early: ClassVar[bool] = True
     truncates: ClassVar[bool] = True
     posture_margin: ClassVar[float] = 0.0
+    """Distance (m) before and after the ceiling over which a crouch is healthy; 0 for
+    walk_crawl, whose ceiling covers the whole floor or none of it (the course makes it a
+    setting)."""
 
     forward_reward_weight: ClassVar[float] = 1.25
     healthy_reward: ClassVar[float] = 5.0
