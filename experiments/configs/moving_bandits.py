@@ -8,8 +8,9 @@ tasks into every sub-policy update (U/(W+U) of the slots are joint) at the cost 
 the same goal: one sub-policy per goal emerged in 1 of 6 seeds with 2 tasks per update, in 16
 of 30 with 4 to 16, and in 5 of the 12 seeds run with this config (docs/results.md, "Symmetric
 collapse"); no setting tried yet (more tasks per update, an entropy bonus, W = 60, sub-policy
-lr 1e-5) makes every seed specialise. 64 envs give each master 320 macro transitions per update (the original: 1200 per
-task group). The budget (600 updates, 76.8M env steps) is sized for a 2-core CPU.
+lr 1e-5) makes every seed specialise. 64 envs give each master 320 macro transitions per
+update (the original: 1200 per task group). The budget (600 updates, 76.8M env steps) is sized
+for a 2-core CPU.
 """
 
 from mlsh_jax.config import PPOConfig, RunConfig
