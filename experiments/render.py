@@ -189,11 +189,13 @@ def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> No
 
 
 def ceiling_span(env: HumanoidUnderCeiling, task: Any, x: np.ndarray) -> tuple[float, float] | None:
-    """Where along the drawn x range the task's ceiling covers the way (None: open floor)."""
+    """Where along x the task's ceiling covers the way (None: open floor); a ceiling over the
+    whole floor is drawn over the episode's x range."""
     start, end = (float(bound) for bound in env.ceiling_extent(task))
     if start > end:
         return None
-    return max(start, min(x.min(), 0.0)), min(end, max(x.max(), 1.0))
+    return (start if np.isfinite(start) else min(x.min(), 0.0),
+            end if np.isfinite(end) else max(x.max(), 1.0))
 
 
 def draw_side_view(env: HumanoidUnderCeiling, task: Any, episode: Episode, path: pathlib.Path,

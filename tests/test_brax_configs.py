@@ -115,6 +115,7 @@ def test_humanoid_side_view_draws_each_task_s_ceiling_where_it_covers_the_way(tm
     course, walk_crawl = envs.make("walk_crawl_course"), envs.make("walk_crawl")
     x = np.linspace(-0.5, 7.0, 8)
     assert render.ceiling_span(course, CourseTask(jnp.int32(1)), x) == (4.0, 7.0)
+    assert render.ceiling_span(course, CourseTask(jnp.int32(1)), x[:3]) == (4.0, 7.0)  # not reached
     assert render.ceiling_span(walk_crawl, WalkCrawlTask(jnp.int32(CRAWL)), x) == (-0.5, 7.0)
     assert render.ceiling_span(walk_crawl, WalkCrawlTask(jnp.int32(WALK)), x) is None
     q = np.zeros((8, 7), np.float32)
