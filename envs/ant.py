@@ -17,15 +17,16 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from envs.base import Box, Environment, Info, episode_end, validate_episode_length
-from envs.brax_physics import (
-    DEFAULT_BACKEND,
-    BraxState,
-    physics,
-    validate_backend,
+from envs.base import (
+    Box,
+    Environment,
+    Info,
+    episode_end,
+    validate_episode_length,
     validate_nonnegative,
     validate_positive,
 )
+from envs.brax_physics import DEFAULT_BACKEND, BraxState, physics, validate_backend
 
 TWOWALK_TARGETS = ((5.0, 0.0), (0.0, 5.0))
 """World xy of the twowalk targets, indexed by `TwoWalkTask.target`."""

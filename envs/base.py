@@ -116,6 +116,18 @@ def validate_episode_length(value: object) -> None:
         raise ValueError(f"episode_length={value!r}: must be an integer >= 1")
 
 
+def validate_positive(name: str, value: object) -> None:
+    """`name`=`value` must be a number > 0 (bools are refused: they are ints in Python)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name}={value!r}: must be a number > 0")
+
+
+def validate_nonnegative(name: str, value: object) -> None:
+    """`name`=`value` must be a number >= 0 (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name}={value!r}: must be a number >= 0")
+
+
 def where_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     """Leaf-wise select between two pytrees of the same structure: a branch-free `if`."""
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)

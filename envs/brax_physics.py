@@ -73,15 +73,3 @@ def validate_backend(backend: object) -> None:
     """A Brax task's settings are checked when it is built, before any physics is compiled."""
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r}: must be one of {', '.join(BACKENDS)}")
-
-
-def validate_positive(name: str, value: object) -> None:
-    """`name`=`value` must be a number > 0 (bools are refused: they are ints in Python)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name}={value!r}: must be a number > 0")
-
-
-def validate_nonnegative(name: str, value: object) -> None:
-    """`name`=`value` must be a number >= 0 (bools are refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name}={value!r}: must be a number >= 0")

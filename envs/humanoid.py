@@ -24,15 +24,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.base import Box, Environment, Info, TaskT, episode_end, validate_episode_length
-from envs.brax_physics import (
-    DEFAULT_BACKEND,
-    BraxState,
-    physics,
-    validate_backend,
+from envs.base import (
+    Box,
+    Environment,
+    Info,
+    TaskT,
+    episode_end,
+    validate_episode_length,
     validate_nonnegative,
     validate_positive,
 )
+from envs.brax_physics import DEFAULT_BACKEND, BraxState, physics, validate_backend
 
 WALK, CRAWL = 0, 1
 
@@ -112,7 +114,7 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     def ceiling_over(self, q: jax.Array, task: TaskT) -> jax.Array:
         """Whether the ceiling is over the head of a Humanoid in pose q."""
         start, end = self.ceiling_extent(task)
-        head_x = q[0] + rotate(jnp.asarray(self.head_offset, jnp.float32), q[3:7])[0]
+        head_x = self.head_centre(q)[0]
         return (head_x >= start) & (head_x <= end)
 
     def crouch_allowed(self, q: jax.Array, task: TaskT) -> jax.Array:
@@ -140,10 +142,13 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
         brax_obs = self.physics._get_obs(pipeline_state, controls)
         return jnp.concatenate([pipeline_state.q[:1], brax_obs]).astype(jnp.float32)
 
+    def head_centre(self, q: jax.Array) -> jax.Array:
+        """World xyz of the head sphere's centre (the head is rigidly attached to the torso)."""
+        return q[:3] + rotate(jnp.asarray(self.head_offset, jnp.float32), q[3:7])
+
     def head_top(self, q: jax.Array) -> jax.Array:
-        """Height of the top of the head (the head is rigidly attached to the torso)."""
-        offset = rotate(jnp.asarray(self.head_offset, jnp.float32), q[3:7])
-        return q[2] + offset[2] + self.head_radius
+        """Height of the top of the head."""
+        return self.head_centre(q)[2] + self.head_radius
 
     def ceiling_penalty(self, q: jax.Array, task: TaskT) -> jax.Array:
         """Cost of the head being above a ceiling that is over it (capped at the alive bonus)."""
