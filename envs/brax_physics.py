@@ -1,5 +1,5 @@
 """What every Brax-backed task shares: the physics backends, Brax's physics per (system,
-backend), the episode state, and the validation of their settings.
+backend), the episode state, and the check of the backend setting.
 
 Each robot's tasks live in their own module (`envs.ant`, `envs.humanoid`) and wrap the physics
 of Brax's own Ant / Humanoid systems (brax 0.14, `brax.envs`) behind the functional API of
