@@ -97,6 +97,10 @@ class PPOConfig:
     """Entropy bonus weight (the original used 0)."""
     max_grad_norm: float = 0.5
     """Global-norm clip of the actor's gradient and, apart, of the critic's."""
+    target_kl: float = 0.0
+    """A trust region on each update, free of the reward's scale: once a minibatch's KL
+    estimate from the rollout's policy exceeds this, that learner takes no more optimizer
+    steps in the update (as Stable-Baselines3's target_kl, without its 1.5 factor). 0: off."""
     normalize_returns: bool = True
     """The critic learns value targets normalised by running statistics of the returns, so
     that learning does not depend on the reward's scale (values in GAE are scaled back)."""
@@ -117,6 +121,8 @@ class PPOConfig:
         _require(isinstance(self.entropy_coef, (int, float)) and self.entropy_coef >= 0,
                  "entropy_coef", self.entropy_coef, "must be a number >= 0")
         _require_positive_float("max_grad_norm", self.max_grad_norm)
+        _require(isinstance(self.target_kl, (int, float)) and self.target_kl >= 0, "target_kl",
+                 self.target_kl, "must be a number >= 0 (0: no early stop)")
         _require(isinstance(self.normalize_returns, bool), "normalize_returns",
                  self.normalize_returns, "must be true or false")
         _require_fraction("gamma", self.gamma)

@@ -10,7 +10,9 @@ Learning does not depend on the reward's scale: advantages are normalised per le
 critic learns normalised value targets (running statistics of the returns, `return_stats`),
 and the actor's and the critic's gradients are clipped apart, so a large critic gradient can no
 longer shrink the actor's step (with one shared clip on unnormalised returns it did, by a
-factor of 1e-2 to 1e-4 at returns of 10 to 1000).
+factor of 1e-2 to 1e-4 at returns of 10 to 1000). An optional trust region (`target_kl`) ends
+a learner's update early once its policy has moved that far from the rollout's, a limit on
+each step that is also free of the reward's scale.
 """
 
 from __future__ import annotations
@@ -135,19 +137,28 @@ def _on_the_critics_scale(return_stats: RunningStats, batch: Batch, mask: jax.Ar
         returns=critic_targets(return_stats, batch.returns))
 
 
-def _step_if_data(optimizer: optax.GradientTransformation, params, opt_state, grads,
-                  has_data: jax.Array):
-    """One optimizer step, skipped entirely (Adam's moments included) without samples."""
+def _step_if(optimizer: optax.GradientTransformation, params, opt_state, grads,
+             take: jax.Array):
+    """One optimizer step, skipped entirely (Adam's moments included) unless `take`."""
     updates, new_opt_state = optimizer.update(grads, opt_state, params)
     new_params = optax.apply_updates(params, updates)
-    return (_where_tree(has_data, new_params, params),
-            _where_tree(has_data, new_opt_state, opt_state))
+    return (_where_tree(take, new_params, params),
+            _where_tree(take, new_opt_state, opt_state))
+
+
+def _past_target_kl(stopped: jax.Array, approx_kl: jax.Array, cfg: PPOConfig) -> jax.Array:
+    """Whether each learner has stopped its update: a minibatch's KL estimate, taken before
+    its step, exceeded `cfg.target_kl` (0: never). Once stopped, a learner stays stopped."""
+    if cfg.target_kl == 0:
+        return stopped
+    return stopped | (approx_kl > cfg.target_kl)
 
 
 def _epochs(minibatch_step, carry, size: int, key: jax.Array, cfg: PPOConfig):
     """`cfg.epochs` shuffles of the sample indices 0 .. size-1, each cut into
     `cfg.num_minibatches` minibatches (padded with the index `size`) fed to `minibatch_step`.
-    Metrics are averaged over the optimizer steps actually taken (per learner)."""
+    The carry ends with each learner's early-stop flag (`_past_target_kl`). Metrics are
+    averaged over the optimizer steps actually taken (per learner)."""
     minibatch_size = -(-size // cfg.num_minibatches)
     padded = minibatch_size * cfg.num_minibatches
 
@@ -192,17 +203,19 @@ def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
     def minibatch_step(carry, indices):
-        params, opt_state = carry
+        params, opt_state, stopped = carry
         in_range = indices < size
         safe = jnp.where(in_range, indices, 0)
         minibatch = jax.tree.map(lambda x: x[safe], batch)
         mb_mask = mask[safe] * in_range
         (_, aux), grads = grad_fn(params, apply_fn, minibatch, mb_mask, cfg)
-        has_data = mb_mask.sum() > 0
-        params, opt_state = _step_if_data(optimizer, params, opt_state, grads, has_data)
-        return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
+        stopped = _past_target_kl(stopped, aux.approx_kl, cfg)
+        take = (mb_mask.sum() > 0) & ~stopped
+        params, opt_state = _step_if(optimizer, params, opt_state, grads, take)
+        return (params, opt_state, stopped), aux.replace(steps_taken=take.astype(jnp.float32))
 
-    (params, opt_state), metrics = _epochs(minibatch_step, (params, opt_state), size, key, cfg)
+    carry = (params, opt_state, jnp.zeros((), bool))
+    (params, opt_state, _), metrics = _epochs(minibatch_step, carry, size, key, cfg)
     return params, opt_state, return_stats, metrics
 
 
@@ -232,7 +245,7 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
         order = jnp.concatenate([order, jnp.zeros((chunk_size,), order.dtype)])
 
         def minibatch_step(carry, index):
-            params, opt_state = carry
+            params, opt_state, stopped = carry
             start = index * minibatch_size
             stop = jnp.minimum(start + minibatch_size, count)
             taken = jnp.maximum(stop - start, 0)
@@ -250,14 +263,15 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
 
             chunks = -(-taken // chunk_size)
             grads, aux = jax.lax.fori_loop(0, chunks, chunk, (zero_grads, zero_metrics()))
-            has_data = taken > 0
-            params, opt_state = _step_if_data(optimizer, params, opt_state, grads, has_data)
-            return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
+            stopped = _past_target_kl(stopped, aux.approx_kl, cfg)
+            take = (taken > 0) & ~stopped
+            params, opt_state = _step_if(optimizer, params, opt_state, grads, take)
+            return (params, opt_state, stopped), aux.replace(steps_taken=take.astype(jnp.float32))
 
         return jax.lax.scan(minibatch_step, carry, jnp.arange(cfg.num_minibatches))
 
-    (params, opt_state), aux = jax.lax.scan(epoch, (params, opt_state),
-                                            jax.random.split(key, cfg.epochs))
+    (params, opt_state, _), aux = jax.lax.scan(epoch, (params, opt_state, jnp.zeros((), bool)),
+                                               jax.random.split(key, cfg.epochs))
     return params, opt_state, return_stats, _mean_over_steps(aux)
 
 
@@ -272,8 +286,9 @@ def grouped_ppo_update(params, opt_state, return_stats: RunningStats, batch: Bat
     minibatch sequence is a uniform shuffle of its samples either way). Within a minibatch the
     rows are sorted by learner and `grouped_apply_fn(params, obs, learner)` runs each through
     its own network once, instead of every network through every row. Advantages, return
-    statistics and value targets are per learner; a learner without samples in a minibatch
-    skips that step, so an idle one and its Adam state stay bit-identical.
+    statistics, value targets and early stops (`cfg.target_kl`) are per learner; a learner
+    without samples in a minibatch skips that step, so an idle one and its Adam state stay
+    bit-identical.
     """
     num_learners = jax.tree.leaves(params)[0].shape[0]
     learner = jnp.minimum(learner, num_learners)
@@ -297,7 +312,7 @@ def grouped_ppo_update(params, opt_state, return_stats: RunningStats, batch: Bat
     keep_idle = jax.vmap(_where_tree)
 
     def minibatch_step(carry, indices):
-        params, opt_state = carry
+        params, opt_state, stopped = carry
         indices = jnp.concatenate([indices, jnp.full((tile_padding,), size, indices.dtype)])
         in_range = indices < size
         owner = jnp.where(in_range, learner[jnp.where(in_range, indices, 0)], num_learners)
@@ -309,10 +324,12 @@ def grouped_ppo_update(params, opt_state, return_stats: RunningStats, batch: Bat
         (_, aux), grads = grad_fn(params, apply_fn, minibatch, mb_masks, cfg)
         updates, new_opt_state = update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        has_data = mb_masks.sum(axis=1) > 0
-        params = keep_idle(has_data, new_params, params)
-        opt_state = keep_idle(has_data, new_opt_state, opt_state)
-        return (params, opt_state), aux.replace(steps_taken=has_data.astype(jnp.float32))
+        stopped = _past_target_kl(stopped, aux.approx_kl, cfg)
+        take = (mb_masks.sum(axis=1) > 0) & ~stopped
+        params = keep_idle(take, new_params, params)
+        opt_state = keep_idle(take, new_opt_state, opt_state)
+        return (params, opt_state, stopped), aux.replace(steps_taken=take.astype(jnp.float32))
 
-    (params, opt_state), metrics = _epochs(minibatch_step, (params, opt_state), size, key, cfg)
+    carry = (params, opt_state, jnp.zeros((num_learners,), bool))
+    (params, opt_state, _), metrics = _epochs(minibatch_step, carry, size, key, cfg)
     return params, opt_state, return_stats, metrics

@@ -76,11 +76,14 @@ def random_batch(key, size: int, num_actions: int) -> Batch:
                  values=values, advantages=returns - values, returns=returns)
 
 
-def test_grouped_update_equals_the_masked_update_and_leaves_an_idle_learner_bit_identical():
+@pytest.mark.parametrize("target_kl", [0.0, 2e-4])
+def test_grouped_update_equals_the_masked_update_and_leaves_an_idle_learner_bit_identical(
+        target_kl):
     """K = 3 learners, learner 2 without samples, a quarter of the rows no learner's; the
-    reference is `ppo_update` once per learner over the whole batch, masked, same shuffles."""
+    reference is `ppo_update` once per learner over the whole batch, masked, same shuffles.
+    With a target KL each learner stops its update on its own."""
     num_learners, size = 3, 300
-    cfg = PPOConfig(epochs=3, num_minibatches=4, learning_rate=1e-3)
+    cfg = PPOConfig(epochs=3, num_minibatches=4, learning_rate=1e-3, target_kl=target_kl)
     module = subpolicy_network(Discrete(4), NetworkConfig(hidden_sizes=(16, 16)))
     optimizer = make_optimizer(cfg)
     params = init_stacked(module, jax.random.PRNGKey(0), num_learners, OBS)
@@ -88,6 +91,9 @@ def test_grouped_update_equals_the_masked_update_and_leaves_an_idle_learner_bit_
     stats = jax.tree.map(lambda x: jnp.stack([x] * num_learners), init_return_stats())
     batch = random_batch(jax.random.PRNGKey(1), size, 4)
     learner = jax.random.choice(jax.random.PRNGKey(2), jnp.array([0, 0, 1, 3]), (size,))
+    dist, _ = jax.vmap(lambda g, o: module.apply(jax.tree.map(lambda x: x[g], params), o))(
+        jnp.minimum(learner, num_learners - 1), batch.obs)
+    batch = batch.replace(log_probs=dist.log_prob(batch.actions))  # sampled by its learner
     key = jax.random.PRNGKey(3)
 
     grouped = jax.jit(lambda p, o, s: grouped_ppo_update(
@@ -100,7 +106,8 @@ def test_grouped_update_equals_the_masked_update_and_leaves_an_idle_learner_bit_
         params, opt_state, stats, masks)
 
     chex.assert_trees_all_close(grouped, masked, rtol=1e-4, atol=1e-6)
-    np.testing.assert_array_equal(grouped[3].steps_taken, [12, 12, 0])
+    # With the target, learners 0 and 1 stop after different numbers of steps.
+    np.testing.assert_array_equal(grouped[3].steps_taken, [9, 6, 0] if target_kl else [12, 12, 0])
     take = lambda tree, k: jax.tree.map(lambda x: x[k], tree)
     for before, after in zip((params, opt_state, stats), grouped[:3]):
         chex.assert_trees_all_equal(take(after, 2), take(before, 2))
