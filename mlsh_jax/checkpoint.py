@@ -330,4 +330,9 @@ def _restore_subpolicies(path: pathlib.Path, stored: dict, template):
     mismatch = describe_mismatch(_leaf_shapes(expected), _leaf_shapes(stored))
     if mismatch:
         raise CheckpointError(f"{path} does not fit this config: {mismatch}")
-    return flax.serialization.from_state_dict(template, stored)
+    try:
+        return flax.serialization.from_state_dict(template, stored)
+    except (ValueError, KeyError, TypeError) as error:
+        # Same leaves, other empty nodes: e.g. an optimizer state written by another optax chain.
+        raise CheckpointError(f"{path} does not fit this config: state structure differs "
+                              f"({describe_error(error)})") from None

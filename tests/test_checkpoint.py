@@ -14,6 +14,7 @@ import textwrap
 import chex
 import jax
 import numpy as np
+import optax
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -21,7 +22,7 @@ from experiments.config_cli import config_from_dict
 from experiments.run import main as run_main
 from mlsh_jax import checkpoint as checkpoint_module
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, CheckpointError, \
-    RunCheckpoints
+    RunCheckpoints, load_subpolicies
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
 from mlsh_jax.ppo import PPOMetrics
@@ -253,6 +254,19 @@ def test_restoring_into_another_network_size_names_the_leaf(uninterrupted):
         RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).restore(6, init_seeds(other))
     with pytest.raises(CheckpointError, match="does not fit this config"):  # not damage
         RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).restore_newest(init_seeds(other))
+
+
+def test_an_export_whose_optimizer_state_has_other_empty_nodes_is_refused_in_one_line(
+        uninterrupted):
+    """Same leaves and shapes, another optax chain (a global clip instead of the actor's and
+    critic's apart): the loader says the structure differs instead of raising flax's error."""
+    workdir, state = uninterrupted
+    template = jax.eval_shape(lambda: state.subpolicies)
+    other = template.replace(opt_state=(optax.EmptyState(),) + tuple(template.opt_state[1:]))
+    with pytest.raises(CheckpointError, match=r"does not fit this config: state structure "
+                                              r"differs \(ValueError: "):
+        load_subpolicies(workdir, other)
+    load_subpolicies(workdir, template)
 
 
 def test_resuming_a_finished_run_changes_nothing(uninterrupted):
