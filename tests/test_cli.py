@@ -177,6 +177,18 @@ def test_shipped_configs_use_the_paper_k_n_w_u_and_episode_lengths():
                     "walk_crawl_course": (2, 200, 20, 40, 1000)}
 
 
+@pytest.mark.parametrize("name,envs_per_slot", [
+    ("twowalk", 24), ("ant_maze", 24), ("walk_crawl", 24), ("walk_crawl_course", 24),
+    ("ant_obstacle_course", 12)])
+def test_the_documented_paper_scale_overrides_collect_the_papers_240k_steps_per_update(
+        name, envs_per_slot):
+    """10 groups x 12 cores x 2000 steps (docs/results.md, "Brax budgets"), one slot per group."""
+    config = apply_overrides(load_config_file(name), [
+        "num_slots=10", f"envs_per_slot={envs_per_slot}"])
+    assert config.env_steps_per_update == 10 * 12 * 2000
+    assert config.rollout_steps == config.make_env().episode_length  # whole episodes
+
+
 def test_env_options_reach_the_env_and_are_checked_against_it():
     config = apply_overrides(load_config_file("twowalk"), ["backend=mjx", "episode_length=300"])
     assert config.make_env() == RunConfig(env="twowalk", backend="mjx",
