@@ -186,7 +186,9 @@ class RunConfig:
     rollout_steps: int = 50
     """D: environment steps per env per update (a master decision is forced at its start)."""
     total_updates: int = 600
-    """Updates to run (every slot does one update per iteration)."""
+    """Updates to run (every slot does one update per iteration). 0 only initialises the run
+    (with `init_subpolicies_from`: transfers φ) and writes config.json and the φ export, so that
+    `experiments.evaluate` meta-tests sub-policies trained on another task as they are."""
     seed: int = 0
     """Root of every random key of the run."""
     num_seeds: int = 1
@@ -255,7 +257,7 @@ class RunConfig:
         _require_positive_int("num_slots", self.num_slots)
         _require_positive_int("envs_per_slot", self.envs_per_slot)
         _require_positive_int("rollout_steps", self.rollout_steps)
-        _require_positive_int("total_updates", self.total_updates)
+        _require_nonnegative_int("total_updates", self.total_updates)
         _require(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
                  "seed", self.seed, "must be an integer >= 0")
         _require_positive_int("num_seeds", self.num_seeds)

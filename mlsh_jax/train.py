@@ -247,7 +247,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
     with processes_agree():
         if primary:
             write_config(workdir, config)
-            if resuming:
+            if resuming or config.total_updates == 0:
                 save_subpolicies(workdir, state.subpolicies)
     log(f"mlsh-jax: {config.algorithm} env={run.env} K={run.num_subpolicies} "
         f"N={run.macro_duration} W={run.warmup_updates} U={run.joint_updates} "

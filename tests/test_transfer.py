@@ -84,3 +84,23 @@ def test_a_run_whose_source_has_no_subpolicies_stops_before_training(tmp_path):
     with pytest.raises(CheckpointError, match="no subpolicies.msgpack there"):
         train(target, tmp_path / "run", log=lambda _: None)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("algorithm", ["mlsh", "shared"])
+def test_zero_updates_writes_a_run_holding_the_transferred_policies_for_meta_test(
+        algorithm, tmp_path):
+    """`total_updates=0`: config.json and the φ export of the transfer, nothing trained, so
+    that `evaluate` meta-tests sub-policies (or a shared policy) from another task as they are."""
+    source_config = dataclasses.replace(SOURCE, algorithm=algorithm)
+    source_dir = tmp_path / "source"
+    train(source_config, source_dir, log=lambda _: None)
+    _, trained = load_run(source_dir)
+    target = dataclasses.replace(source_config, total_updates=0, seed=7,
+                                 init_subpolicies_from=str(source_dir))
+    train(target, tmp_path / "transfer", log=lambda _: None)
+    config, exported = load_run(tmp_path / "transfer")
+    assert config == target
+    chex.assert_trees_all_equal(exported.params, trained.params)
+    chex.assert_trees_all_equal(exported.obs_stats, trained.obs_stats)
+    assert not (tmp_path / "transfer" / "checkpoints").exists() or not any(
+        (tmp_path / "transfer" / "checkpoints").iterdir())
