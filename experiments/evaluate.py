@@ -16,6 +16,7 @@ import json
 import math
 import pathlib
 import sys
+import time
 
 import jax
 
@@ -24,7 +25,8 @@ from mlsh_jax.checkpoint import CheckpointError, load_subpolicies, read_json
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.algorithms import meta_test_config
-from mlsh_jax.meta_test import MetaTestResult, meta_test
+from mlsh_jax.meta_test import MetaTestResult, Progress, meta_test
+from mlsh_jax.metrics_log import duration
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, init_subpolicies, seed_keys
 
@@ -91,6 +93,25 @@ def finite_or_none(values: list[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
 
+def progress_printer() -> Progress:
+    """One line per meta-test update: updates done, wall time so far (compiling included) and
+    the time left at the pace of the updates after the first, which compiles."""
+    started = time.perf_counter()
+    first_done = started
+
+    def report(done: int, total: int) -> None:
+        nonlocal first_done
+        now = time.perf_counter()
+        if done == 1:
+            first_done = now
+        line = f"[{done}/{total}] elapsed {duration(now - started)}"
+        if done > 1:
+            line += f"  eta {duration((now - first_done) / (done - 1) * (total - done))}"
+        print(line, flush=True)
+
+    return report
+
+
 def summary_line(config: RunConfig, spec: MLSHSpec, tasks: int, result: MetaTestResult) -> str:
     def fmt(value: float) -> str:
         return f"{value:.2f}" if math.isfinite(value) else "n/a"
@@ -121,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         spec = MLSHSpec.build(meta_test_config(config, args.tasks, updates, seed))
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
-    result = meta_test(config, subpolicies, num_tasks=args.tasks, updates=updates, seed=seed)
+    print(f"meta-test {config.algorithm} on {config.env}: {args.tasks} fresh tasks, {updates} "
+          f"updates, and one more that finishes the episodes started in the last", flush=True)
+    result = meta_test(config, subpolicies, num_tasks=args.tasks, updates=updates, seed=seed,
+                       progress=progress_printer())
     report = {
         "env": config.env,
         "algorithm": config.algorithm,

@@ -8,12 +8,14 @@ tasks and their envs' first states depend only on (seed + r, task index), so eve
 is tested on the same tasks (`meta_test_tasks`).
 
 Update u reports the episodes that started in it (`mlsh_jax.mlsh.EpisodeTotals`), so one
-more update runs to finish update U's episodes; its own episodes are not reported.
+more update runs to finish update U's episodes; its own episodes are not reported. Updates run
+one compiled call each, so a long meta-test (Brax: minutes per update) can report progress.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -76,13 +78,33 @@ def hierarchical_meta_test_state(spec: MLSHSpec, subpolicies: Learner, num_tasks
     return state.replace(subpolicies=jax.tree.map(jnp.copy, subpolicies))
 
 
+Progress = Callable[[int, int], None]
+"""Called with (updates done, updates in all) after each meta-test update."""
+
+
+def _no_progress(done: int, total: int) -> None:
+    del done, total
+
+
+def run_updates(spec: MLSHSpec, state: TrainerState, updates: int, batch_dims: int,
+                update_axis: int, progress: Progress) -> EpisodeTotals:
+    """`updates` updates, one compiled call each, episode totals stacked on `update_axis`.
+    The same totals as one scan over all of them: the state carries every key and counter."""
+    step = make_chunk(spec, 1, batch_dims=batch_dims)
+    totals = []
+    for done in range(1, updates + 1):
+        state, metrics = step(state)
+        totals.append(jax.block_until_ready(metrics.slot_episodes))
+        progress(done, updates)
+    return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=update_axis), *totals)
+
+
 def _hierarchical_episodes(config: RunConfig, subpolicies: Learner, num_tasks: int,
-                           updates: int, seed: int) -> EpisodeTotals:
+                           updates: int, seed: int, progress: Progress) -> EpisodeTotals:
     """[seeds, updates, tasks] episode totals of fresh masters per task."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
     state = hierarchical_meta_test_state(spec, subpolicies, num_tasks, seed)
-    _, metrics = make_chunk(spec, updates, batch_dims=1)(state)
-    return metrics.slot_episodes
+    return run_updates(spec, state, updates, batch_dims=1, update_axis=1, progress=progress)
 
 
 def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
@@ -106,25 +128,28 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
 
 
 def _flat_episodes(config: RunConfig, subpolicies: Learner | None, num_tasks: int,
-                   updates: int, seed: int, seeds: int) -> EpisodeTotals:
+                   updates: int, seed: int, seeds: int, progress: Progress) -> EpisodeTotals:
     """The same for flat learners, one per task: a 1-slot run vmapped over seeds and tasks."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
     state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds)
-    _, metrics = make_chunk(spec, updates, batch_dims=2)(state)
+    episodes = run_updates(spec, state, updates, batch_dims=2, update_axis=2, progress=progress)
     to_seed_update_task = lambda x: jnp.moveaxis(x[..., 0], 1, 2)  # [R, T, U, 1] -> [R, U, T]
-    return jax.tree.map(to_seed_update_task, metrics.slot_episodes)
+    return jax.tree.map(to_seed_update_task, episodes)
 
 
 def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int, updates: int,
-              seed: int) -> MetaTestResult:
+              seed: int, progress: Progress = _no_progress) -> MetaTestResult:
     """`subpolicies` carry a leading seed axis (as trained); None for `scratch`, which then
-    runs `config.num_seeds` independent seeds."""
+    runs `config.num_seeds` independent seeds. `progress` hears of each of the updates + 1
+    updates run."""
     if config.hierarchical:
-        episodes = _hierarchical_episodes(config, subpolicies, num_tasks, updates + 1, seed)
+        episodes = _hierarchical_episodes(config, subpolicies, num_tasks, updates + 1, seed,
+                                          progress)
     else:
         seeds = config.num_seeds if subpolicies is None else \
             jax.tree.leaves(subpolicies)[0].shape[0]
-        episodes = _flat_episodes(config, subpolicies, num_tasks, updates + 1, seed, seeds)
+        episodes = _flat_episodes(config, subpolicies, num_tasks, updates + 1, seed, seeds,
+                                  progress)
     return summarize_returns(jax.tree.map(lambda x: np.asarray(x, np.float64), episodes))
 
 

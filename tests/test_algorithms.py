@@ -9,7 +9,7 @@ import pytest
 
 from mlsh_jax.algorithms import meta_test_config, training_config
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
-from mlsh_jax.meta_test import flat_meta_test_state, hierarchical_meta_test_state, \
+from mlsh_jax.meta_test import flat_meta_test_state, hierarchical_meta_test_state, run_updates, \
     meta_test, meta_test_keys, meta_test_tasks
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds, init_state, init_subpolicies, seed_keys
@@ -125,3 +125,25 @@ def test_every_algorithm_meta_tests_on_the_same_tasks_and_start_states_per_seed_
     chex.assert_trees_all_equal(jax.tree.map(lambda x: x[:, :3], more), start(slots))
     correct_goal = more[0].correct_goal
     assert not np.array_equal(correct_goal[0], correct_goal[1])
+
+
+@pytest.mark.parametrize("algorithm", ["mlsh", "scratch"])
+def test_meta_test_update_by_update_equals_one_scan_and_reports_each_update(algorithm):
+    """Updates run one call each so that evaluate can show progress; the episode totals are
+    those of one scan over all updates."""
+    config = dataclasses.replace(TINY, algorithm=algorithm, num_seeds=2)
+    spec = MLSHSpec.build(meta_test_config(config, 3, 4, 0))
+    subpolicies = jax.vmap(lambda key: init_subpolicies(MLSHSpec.build(config), key))(
+        seed_keys(0, 2))
+    if algorithm == "mlsh":
+        start = lambda: hierarchical_meta_test_state(spec, subpolicies, 3, 0)
+        batch_dims, update_axis = 1, 1
+    else:
+        start = lambda: flat_meta_test_state(spec, None, 3, 0, 2)
+        batch_dims, update_axis = 2, 2
+    _, whole = make_chunk(spec, 4, batch_dims=batch_dims)(start())
+    reports = []
+    stepped = run_updates(spec, start(), 4, batch_dims, update_axis,
+                          lambda done, total: reports.append((done, total)))
+    chex.assert_trees_all_equal(stepped, whole.slot_episodes)
+    assert reports == [(1, 4), (2, 4), (3, 4), (4, 4)]
