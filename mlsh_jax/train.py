@@ -8,6 +8,7 @@ import dataclasses
 import json
 import pathlib
 import time
+import typing
 from typing import Callable
 
 import jax
@@ -85,21 +86,43 @@ def write_config(workdir: pathlib.Path, config: RunConfig) -> None:
 def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:
     """Refuse to resume a run with a config that would change what its state means.
 
-    A field the stored config lacks (saved before the field existed) counts as its default.
+    A field the stored config lacks (saved before the field existed), in a group such as
+    `sub_ppo` too, counts as its default.
     """
     path = workdir / CONFIG_FILE
     if not path.exists():
         return
-    defaults = {field.name: field.default for field in dataclasses.fields(RunConfig)
-                if field.default is not dataclasses.MISSING}
     found = read_json(path)
     if not isinstance(found, dict):
         raise CheckpointError(f"{path} is damaged: it holds no JSON object")
-    differences = _differences({**defaults, **found}, config, "run", ignored=RESUMABLE_FIELDS)
+    differences = _differences(_with_defaults(RunConfig, found), config, "run",
+                               ignored=RESUMABLE_FIELDS)
     if differences:
         raise ConfigError(f"workdir {str(workdir)!r} holds a run with another config "
                           f"({differences}); resume it with its own config or "
                           f"choose another --workdir")
+
+
+def _with_defaults(cls: type, stored: dict) -> dict:
+    """The JSON dict `stored` of a `cls` with the fields it lacks set to their defaults, in
+    nested groups too (JSON values: tuples as lists, as config.json holds them)."""
+    merged = dict(stored)
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        if field.name in merged:
+            if dataclasses.is_dataclass(hint) and isinstance(merged[field.name], dict):
+                merged[field.name] = _with_defaults(hint, merged[field.name])
+            continue
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            continue
+        as_json = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
+        merged[field.name] = json.loads(json.dumps(as_json))
+    return merged
 
 
 def check_same_config_on_every_process(config: RunConfig) -> None:

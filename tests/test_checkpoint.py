@@ -240,10 +240,14 @@ def test_resuming_with_another_k_names_the_mismatch(uninterrupted):
 def test_a_run_saved_before_a_field_existed_resumes_with_that_fields_default(tmp_path):
     stored = json.loads(config_to_json(TINY))
     del stored["episode_length"], stored["init_subpolicies_from"]
+    del stored["sub_ppo"]["target_kl"], stored["master_ppo"]["target_kl"]  # in a group too
     (tmp_path / CONFIG_FILE).write_text(json.dumps(stored))
     check_same_run(tmp_path, TINY)
     with pytest.raises(ConfigError, match="episode_length: run has 0, config has 30"):
         check_same_run(tmp_path, dataclasses.replace(TINY, episode_length=30))
+    with pytest.raises(ConfigError, match="sub_ppo: run has .*'target_kl': 0.0"):
+        check_same_run(tmp_path, dataclasses.replace(
+            TINY, sub_ppo=dataclasses.replace(TINY.sub_ppo, target_kl=0.01)))
 
 
 def test_restoring_into_another_network_size_names_the_leaf(uninterrupted):
