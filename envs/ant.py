@@ -389,10 +389,15 @@ class AntObstacleCourse(AntAmongWalls):
         super().__post_init__()
         validate_positive("goal_radius", self.goal_radius)
 
+    @property
+    def episode_end_metrics(self) -> tuple[str, ...]:
+        """The mean of `in_goal_region` over episodes is the share that ended in the region."""
+        return ("distance_to_goal", "in_goal_region")
+
     def reward(
         self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: AntMazeTask
     ) -> tuple[jax.Array, Info]:
         del q_before, action
         distance = jnp.linalg.norm(q_after[:2] - self.goal(task))
         reward = (distance <= self.goal_radius).astype(jnp.float32)
-        return reward, {"distance_to_goal": distance}
+        return reward, {"distance_to_goal": distance, "in_goal_region": reward}

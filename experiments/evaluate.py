@@ -113,8 +113,8 @@ def progress_printer() -> Progress:
 
 
 def summary_line(config: RunConfig, spec: MLSHSpec, tasks: int, result: MetaTestResult) -> str:
-    def fmt(value: float) -> str:
-        return f"{value:.2f}" if math.isfinite(value) else "n/a"
+    def fmt(value: float | None) -> str:
+        return f"{value:.2f}" if value is not None and math.isfinite(value) else "n/a"
 
     updates = len(result.mean_return)
     line = (f"meta-test {config.algorithm} on {config.env}: {tasks} fresh tasks, {updates} "
@@ -122,6 +122,8 @@ def summary_line(config: RunConfig, spec: MLSHSpec, tasks: int, result: MetaTest
             f"{fmt(result.mean_return[-1])} +- {fmt(result.standard_error[-1])} "
             f"(standard error over {result.error_over}; first update: "
             f"{fmt(result.mean_return[0])})")
+    for name, curve in result.episode_end.items():
+        line += f"; {name} at update {updates}: {fmt(curve[-1])}"
     empty = result.tasks_with_episodes.count(0)
     if empty:
         line += (f"; {empty} of {updates} updates have no finished episode started in them "
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "tasks_with_episodes": result.tasks_with_episodes,
         "final_mean_return": finite_or_none(result.mean_return)[-1],
         "final_standard_error": finite_or_none(result.standard_error)[-1],
+        "episode_end": result.episode_end,
     }
     (args.workdir / "eval.json").write_text(json.dumps(report, indent=2))
     print(summary_line(config, spec, args.tasks, result))

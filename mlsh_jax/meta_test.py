@@ -40,6 +40,9 @@ class MetaTestResult:
     seed_mean_return: list[list[float]]  # [seed][update], mean over that seed's tasks
     tasks_with_episodes: list[int]   # per update, (seed, task) pairs that finished an episode
                                      # started in it
+    episode_end: dict[str, list[float | None]] = dataclasses.field(default_factory=dict)
+    """Per env episode-end metric (e.g. the share of course episodes past the ceiling), per
+    update: its mean over the episodes of every seed and task that ended in the update."""
 
 
 def meta_test_keys(seed: int, seeds: int) -> tuple[jax.Array, jax.Array]:
@@ -87,21 +90,24 @@ def _no_progress(done: int, total: int) -> None:
 
 
 def run_updates(spec: MLSHSpec, state: TrainerState, updates: int, batch_dims: int,
-                update_axis: int, progress: Progress) -> EpisodeTotals:
-    """`updates` updates, one compiled call each, episode totals stacked on `update_axis`.
-    The same totals as one scan over all of them: the state carries every key and counter."""
+                update_axis: int, progress: Progress) -> tuple[EpisodeTotals, jax.Array]:
+    """`updates` updates, one compiled call each: the episode totals and the summed
+    episode-end metrics, stacked on `update_axis`. The same as one scan over all of them: the
+    state carries every key and counter."""
     step = make_chunk(spec, 1, batch_dims=batch_dims)
-    totals = []
+    parts = []
     for done in range(1, updates + 1):
         state, metrics = step(state)
-        totals.append(jax.block_until_ready(metrics.slot_episodes))
+        parts.append(jax.block_until_ready((metrics.slot_episodes,
+                                            metrics.slot_episode_end_sum)))
         progress(done, updates)
-    return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=update_axis), *totals)
+    return jax.tree.map(lambda *each: jnp.concatenate(each, axis=update_axis), *parts)
 
 
 def _hierarchical_episodes(config: RunConfig, subpolicies: Learner, num_tasks: int,
-                           updates: int, seed: int, progress: Progress) -> EpisodeTotals:
-    """[seeds, updates, tasks] episode totals of fresh masters per task."""
+                           updates: int, seed: int, progress: Progress):
+    """[seeds, updates, tasks] episode totals of fresh masters per task, and their
+    episode-end sums [seeds, updates, tasks, M]."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
     state = hierarchical_meta_test_state(spec, subpolicies, num_tasks, seed)
     return run_updates(spec, state, updates, batch_dims=1, update_axis=1, progress=progress)
@@ -128,13 +134,15 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
 
 
 def _flat_episodes(config: RunConfig, subpolicies: Learner | None, num_tasks: int,
-                   updates: int, seed: int, seeds: int, progress: Progress) -> EpisodeTotals:
+                   updates: int, seed: int, seeds: int, progress: Progress):
     """The same for flat learners, one per task: a 1-slot run vmapped over seeds and tasks."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
     state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds)
-    episodes = run_updates(spec, state, updates, batch_dims=2, update_axis=2, progress=progress)
-    to_seed_update_task = lambda x: jnp.moveaxis(x[..., 0], 1, 2)  # [R, T, U, 1] -> [R, U, T]
-    return jax.tree.map(to_seed_update_task, episodes)
+    episodes, end_sums = run_updates(spec, state, updates, batch_dims=2, update_axis=2,
+                                     progress=progress)
+    # [R, T, U, 1, ...] -> [R, U, T, ...]
+    to_seed_update_task = lambda x: jnp.moveaxis(x[:, :, :, 0], 1, 2)
+    return jax.tree.map(to_seed_update_task, episodes), to_seed_update_task(end_sums)
 
 
 def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int, updates: int,
@@ -143,14 +151,29 @@ def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int,
     runs `config.num_seeds` independent seeds. `progress` hears of each of the updates + 1
     updates run."""
     if config.hierarchical:
-        episodes = _hierarchical_episodes(config, subpolicies, num_tasks, updates + 1, seed,
-                                          progress)
+        episodes, end_sums = _hierarchical_episodes(config, subpolicies, num_tasks, updates + 1,
+                                                    seed, progress)
     else:
         seeds = config.num_seeds if subpolicies is None else \
             jax.tree.leaves(subpolicies)[0].shape[0]
-        episodes = _flat_episodes(config, subpolicies, num_tasks, updates + 1, seed, seeds,
-                                  progress)
-    return summarize_returns(jax.tree.map(lambda x: np.asarray(x, np.float64), episodes))
+        episodes, end_sums = _flat_episodes(config, subpolicies, num_tasks, updates + 1, seed,
+                                            seeds, progress)
+    episodes = jax.tree.map(lambda x: np.asarray(x, np.float64), episodes)
+    result = summarize_returns(episodes)
+    return dataclasses.replace(result, episode_end=episode_end_means(
+        episodes, np.asarray(end_sums, np.float64), config.make_env().episode_end_metrics))
+
+
+def episode_end_means(episodes: EpisodeTotals, end_sums: np.ndarray,
+                      names: tuple[str, ...]) -> dict[str, list[float | None]]:
+    """Per metric, per update 1..U: the mean over the episodes that ended in the update, from
+    totals [seeds, U + 1, tasks] and sums [seeds, U + 1, tasks, M] (the last update is the one
+    run to finish update U's episodes). None where no episode ended."""
+    ended = (episodes.started_here_count + episodes.started_before_count)[:, :-1].sum(axis=(0, 2))
+    sums = end_sums[:, :-1].sum(axis=(0, 2))
+    return {name: [float(total / count) if count else None
+                   for total, count in zip(sums[:, index], ended)]
+            for index, name in enumerate(names)}
 
 
 def episodes_by_start(episodes: EpisodeTotals) -> tuple[np.ndarray, np.ndarray]:

@@ -74,6 +74,12 @@ def test_other_brax_configs_run_from_the_cli(name, metric, tmp_path):
                  *SHRINK, "--config.warmup_updates=1", "--config.joint_updates=1")
     assert result.returncode == 0, result.stderr
     assert all(np.isfinite(r[metric]) for r in records(tmp_path))
+    meta_test = cli("experiments.evaluate", "--workdir", str(tmp_path), "--tasks", "2",
+                    "--updates", "1")
+    assert meta_test.returncode == 0, meta_test.stderr
+    episode_end = json.loads((tmp_path / "eval.json").read_text())["episode_end"]
+    assert set(episode_end) == set(envs.make(name).episode_end_metrics)
+    assert np.isfinite(episode_end[metric][0])  # 20-step episodes: every env ended one
 
 
 def test_render_plays_the_longest_trained_slot_with_its_master_choosing_every_n_steps(

@@ -457,6 +457,7 @@ def course_runs(course):
 def test_obstacle_course_is_sparse_with_hidden_layouts_and_2000_step_episodes(course, course_runs):
     assert envs.make("ant_obstacle_course").episode_length == 2000
     assert course.num_task_types == len(COURSE_LAYOUTS) >= 2
+    assert course.episode_end_metrics == ("distance_to_goal", "in_goal_region")
     assert course.observation_size == TwoWalk(backend=FAST_BACKEND).observation_size
     first = [obs for obs, _ in course_runs]
     chex.assert_trees_all_equal(first[1], first[0])
@@ -468,7 +469,9 @@ def test_obstacle_course_is_sparse_with_hidden_layouts_and_2000_step_episodes(co
         outside = with_xyz(start, x=goal_x + 1.1, y=goal_y)
         near = with_xyz(start, x=goal_x - 1.2, y=goal_y)
         assert float(course.reward(start, inside, jnp.ones(8), task)[0]) == 1.0
+        assert float(course.reward(start, inside, zero, task)[1]["in_goal_region"]) == 1.0
         assert float(course.reward(start, outside, zero, task)[0]) == 0.0
+        assert float(course.reward(start, outside, zero, task)[1]["in_goal_region"]) == 0.0
         assert float(course.reward(outside, near, zero, task)[0]) == 0.0  # no shaping
 
 

@@ -14,7 +14,7 @@ from envs.base import Discrete, Environment, wrap_for_training
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.gae import macro_capacity
-from mlsh_jax.meta_test import hierarchical_meta_test_state, summarize_returns
+from mlsh_jax.meta_test import episode_end_means, hierarchical_meta_test_state, summarize_returns
 from mlsh_jax.mlsh import EpisodeTotals
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_subpolicies, seed_keys
@@ -122,3 +122,21 @@ def test_summarize_returns_attributes_episodes_to_the_update_they_started_in():
     assert np.isnan(result.standard_error[0])
     np.testing.assert_allclose(result.standard_error[1], 0.5)
     assert result.seed_mean_return == [[1.0, 0.5]]
+
+
+def test_episode_end_means_average_the_episodes_that_ended_in_each_update():
+    """2 seeds x 2 tasks, U = 2 (+1 finishing update, not reported); metric 'passed' summed
+    over the episodes that ended: update 1 has 3 + 1 episodes ending, 2 of them passed;
+    update 2 none ended."""
+    zeros = np.zeros((2, 3, 2))
+    here, before = zeros.copy(), zeros.copy()
+    here[0, 0, 0], before[1, 0, 1] = 3, 1
+    here[:, 2] = 5  # the finishing update: ignored
+    totals = EpisodeTotals(started_here_return=zeros, started_here_count=here,
+                           started_before_return=zeros, started_before_count=before)
+    sums = np.zeros((2, 3, 2, 2))
+    sums[0, 0, 0] = [2.0, 6.0]
+    sums[1, 0, 1] = [0.0, 1.5]
+    sums[:, 2] = 7.0
+    means = episode_end_means(totals, sums, ("passed", "torso_x"))
+    assert means == {"passed": [0.5, None], "torso_x": [7.5 / 4, None]}
