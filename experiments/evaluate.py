@@ -97,7 +97,7 @@ def progress_printer() -> Progress:
     """One line per meta-test update: updates done, wall time so far (compiling included) and
     the time left at the pace of the updates after the first, which compiles."""
     started = time.perf_counter()
-    first_done = started
+    first_done = 0.0
 
     def report(done: int, total: int) -> None:
         nonlocal first_done

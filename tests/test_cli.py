@@ -239,7 +239,8 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     evaluate = cli("experiments.evaluate", "--workdir", str(workdir), "--tasks", "4",
                    "--updates", "2")
     assert evaluate.returncode == 0, evaluate.stderr
-    assert "meta-test mlsh on moving_bandits: 4 fresh tasks, 2 updates" in evaluate.stdout
+    assert "meta-test mlsh on moving_bandits: 4 fresh tasks, 2 updates; mean episode return at " \
+        "update 2" in evaluate.stdout
     progress = [line.split()[0] for line in evaluate.stdout.splitlines() if line.startswith("[")]
     assert progress == ["[1/3]", "[2/3]", "[3/3]"]  # 2 updates, one more finishes episodes
     report = json.loads((workdir / "eval.json").read_text())
