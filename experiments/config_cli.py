@@ -1,4 +1,4 @@
-"""Configs for the command-line tools: config files, `key=value` overrides, config.json.
+"""Configs for the command-line tools: config files and `key=value` overrides.
 
 A run is described by a file in `experiments/configs/` (or any path) whose `get_config()`
 returns a `RunConfig`, plus overrides such as `sub_ppo.learning_rate=1e-4`. Every value is
@@ -134,34 +134,6 @@ def _rebuild(node: Any, changes: dict[str, Any], prefix: str) -> Any:
               if isinstance(change, dict) else change for name, change in changes.items()}
     try:
         return dataclasses.replace(node, **values)
-    except ConfigError as error:
-        raise ConfigError(f"{prefix}{error}") from None
-
-
-def config_from_dict(data: dict[str, Any]) -> RunConfig:
-    """Inverse of `dataclasses.asdict` for a RunConfig (as read back from config.json)."""
-    return _from_dict(RunConfig, data, prefix="")
-
-
-def _from_dict(cls: type, data: Any, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix[:-1] or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(prefix + u for u in unknown)}; valid keys: "
-                          f"{', '.join(prefix + n for n in names)}")
-    values = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            value = _from_dict(hint, value, f"{prefix}{name}.")
-        elif typing.get_origin(hint) is tuple and isinstance(value, list):
-            value = tuple(value)
-        values[name] = value
-    try:
-        return cls(**values)
     except ConfigError as error:
         raise ConfigError(f"{prefix}{error}") from None
 

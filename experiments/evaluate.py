@@ -20,10 +20,10 @@ import time
 
 import jax
 
-from experiments.config_cli import config_from_dict, error_exit
+from experiments.config_cli import error_exit
 from mlsh_jax.checkpoint import CheckpointError, load_subpolicies, read_json
 from mlsh_jax.compile_cache import enable_compile_cache
-from mlsh_jax.config import ConfigError, RunConfig
+from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.meta_test import MetaTestResult, Progress, meta_test
 from mlsh_jax.metrics_log import duration

@@ -323,3 +323,32 @@ class RunConfig:
     @property
     def env_steps_per_update(self) -> int:
         return self.num_slots * self.envs_per_slot * self.rollout_steps
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    """Inverse of `dataclasses.asdict` for a RunConfig (as read back from config.json); a field
+    the dict lacks, in a group too (a run saved before the field existed), takes its default."""
+    return _from_dict(RunConfig, data, prefix="")
+
+
+def _from_dict(cls: type, data: object, prefix: str) -> object:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix[:-1] or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(prefix + u for u in unknown)}; valid keys: "
+                          f"{', '.join(prefix + n for n in names)}")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = _from_dict(hint, value, f"{prefix}{name}.")
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{prefix}{error}") from None

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import pathlib
 import time
-import typing
 from typing import Callable
 
 import jax
@@ -17,7 +16,7 @@ import numpy as np
 
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints, read_json, \
     save_subpolicies, transfer_subpolicies
-from mlsh_jax.config import ConfigError, RunConfig
+from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.metrics_log import open_writers, interval_record, progress_line
 from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
 from mlsh_jax.sharding import gather_texts, place, processes_agree, slot_mesh, \
@@ -87,7 +86,7 @@ def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:
     """Refuse to resume a run with a config that would change what its state means.
 
     A field the stored config lacks (saved before the field existed), in a group such as
-    `sub_ppo` too, counts as its default.
+    `sub_ppo` too, counts as its default (`config_from_dict`).
     """
     path = workdir / CONFIG_FILE
     if not path.exists():
@@ -95,34 +94,15 @@ def check_same_run(workdir: pathlib.Path, config: RunConfig) -> None:
     found = read_json(path)
     if not isinstance(found, dict):
         raise CheckpointError(f"{path} is damaged: it holds no JSON object")
-    differences = _differences(_with_defaults(RunConfig, found), config, "run",
-                               ignored=RESUMABLE_FIELDS)
+    try:
+        stored = json.loads(config_to_json(config_from_dict(found)))
+    except ConfigError as error:
+        raise CheckpointError(f"{path} does not hold a valid config: {error}") from None
+    differences = _differences(stored, config, "run", ignored=RESUMABLE_FIELDS)
     if differences:
         raise ConfigError(f"workdir {str(workdir)!r} holds a run with another config "
                           f"({differences}); resume it with its own config or "
                           f"choose another --workdir")
-
-
-def _with_defaults(cls: type, stored: dict) -> dict:
-    """The JSON dict `stored` of a `cls` with the fields it lacks set to their defaults, in
-    nested groups too (JSON values: tuples as lists, as config.json holds them)."""
-    merged = dict(stored)
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        hint = hints[field.name]
-        if field.name in merged:
-            if dataclasses.is_dataclass(hint) and isinstance(merged[field.name], dict):
-                merged[field.name] = _with_defaults(hint, merged[field.name])
-            continue
-        if field.default is not dataclasses.MISSING:
-            default = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
-        else:
-            continue
-        as_json = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
-        merged[field.name] = json.loads(json.dumps(as_json))
-    return merged
 
 
 def check_same_config_on_every_process(config: RunConfig) -> None:

@@ -18,12 +18,11 @@ import optax
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from experiments.config_cli import config_from_dict
 from experiments.run import main as run_main
 from mlsh_jax import checkpoint as checkpoint_module
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, CheckpointError, \
     RunCheckpoints, load_subpolicies
-from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
+from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig, config_from_dict
 from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
 from mlsh_jax.ppo import PPOMetrics
 from mlsh_jax.spec import MLSHSpec
@@ -70,7 +69,7 @@ def test_kill_during_a_save_keeps_the_previous_checkpoint_and_resumes_exactly(un
     child = textwrap.dedent("""
         import asyncio, json, sys
         from orbax.checkpoint._src.path import atomicity
-        from experiments.config_cli import config_from_dict
+        from mlsh_jax.config import config_from_dict
         from mlsh_jax.train import train
         commit = atomicity.AtomicRenameTemporaryPath.finalize
         async def stalled_commit(self):

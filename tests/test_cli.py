@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from experiments.config_cli import apply_overrides, config_from_dict, load_config_file
+from experiments.config_cli import apply_overrides, load_config_file
 from experiments.evaluate import main as evaluate_main
 from experiments.run import main as run_main
-from mlsh_jax.config import ConfigError, NetworkConfig, RunConfig
+from mlsh_jax.config import ConfigError, NetworkConfig, RunConfig, config_from_dict
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The end-to-end test checks plumbing, not speed: unoptimised XLA compiles about twice as fast.
