@@ -104,11 +104,10 @@ def run_updates(spec: MLSHSpec, state: TrainerState, updates: int, batch_dims: i
     return jax.tree.map(lambda *each: jnp.concatenate(each, axis=update_axis), *parts)
 
 
-def _hierarchical_episodes(config: RunConfig, subpolicies: Learner, num_tasks: int,
+def _hierarchical_episodes(spec: MLSHSpec, subpolicies: Learner, num_tasks: int,
                            updates: int, seed: int, progress: Progress):
     """[seeds, updates, tasks] episode totals of fresh masters per task, and their
     episode-end sums [seeds, updates, tasks, M]."""
-    spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
     state = hierarchical_meta_test_state(spec, subpolicies, num_tasks, seed)
     return run_updates(spec, state, updates, batch_dims=1, update_axis=1, progress=progress)
 
@@ -133,10 +132,9 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
         return_stats=jax.tree.map(per_task, subpolicies.return_stats)))
 
 
-def _flat_episodes(config: RunConfig, subpolicies: Learner | None, num_tasks: int,
+def _flat_episodes(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
                    updates: int, seed: int, seeds: int, progress: Progress):
     """The same for flat learners, one per task: a 1-slot run vmapped over seeds and tasks."""
-    spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates, seed))
     state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds)
     episodes, end_sums = run_updates(spec, state, updates, batch_dims=2, update_axis=2,
                                      progress=progress)
@@ -150,18 +148,19 @@ def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int,
     """`subpolicies` carry a leading seed axis (as trained); None for `scratch`, which then
     runs `config.num_seeds` independent seeds. `progress` hears of each of the updates + 1
     updates run."""
+    spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates + 1, seed))
     if config.hierarchical:
-        episodes, end_sums = _hierarchical_episodes(config, subpolicies, num_tasks, updates + 1,
+        episodes, end_sums = _hierarchical_episodes(spec, subpolicies, num_tasks, updates + 1,
                                                     seed, progress)
     else:
         seeds = config.num_seeds if subpolicies is None else \
             jax.tree.leaves(subpolicies)[0].shape[0]
-        episodes, end_sums = _flat_episodes(config, subpolicies, num_tasks, updates + 1, seed,
+        episodes, end_sums = _flat_episodes(spec, subpolicies, num_tasks, updates + 1, seed,
                                             seeds, progress)
     episodes = jax.tree.map(lambda x: np.asarray(x, np.float64), episodes)
     result = summarize_returns(episodes)
     return dataclasses.replace(result, episode_end=episode_end_means(
-        episodes, np.asarray(end_sums, np.float64), config.make_env().episode_end_metrics))
+        episodes, np.asarray(end_sums, np.float64), spec.env.episode_end_metrics))
 
 
 def episode_end_means(episodes: EpisodeTotals, end_sums: np.ndarray,
