@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from envs.base import where_tree
 from mlsh_jax.config import PPOConfig
 from mlsh_jax.grouped import group_order, num_tiles
 from mlsh_jax.normalization import RunningStats, normalize_value, update_stats
@@ -121,10 +122,6 @@ def critic_targets(return_stats: RunningStats, returns: jax.Array) -> jax.Array:
                     VALUE_TARGET_CLIP)
 
 
-def _where_tree(pred, new, old):
-    return jax.tree.map(lambda n, o: jnp.where(pred, n, o), new, old)
-
-
 def _on_the_critics_scale(return_stats: RunningStats, batch: Batch, mask: jax.Array,
                           cfg: PPOConfig) -> tuple[RunningStats, Batch]:
     """The masked returns update `return_stats` (with `cfg.normalize_returns`); advantages are
@@ -142,8 +139,8 @@ def _step_if(optimizer: optax.GradientTransformation, params, opt_state, grads,
     """One optimizer step, skipped entirely (Adam's moments included) unless `take`."""
     updates, new_opt_state = optimizer.update(grads, opt_state, params)
     new_params = optax.apply_updates(params, updates)
-    return (_where_tree(take, new_params, params),
-            _where_tree(take, new_opt_state, opt_state))
+    return (where_tree(take, new_params, params),
+            where_tree(take, new_opt_state, opt_state))
 
 
 def _past_target_kl(stopped: jax.Array, approx_kl: jax.Array, cfg: PPOConfig) -> jax.Array:
@@ -309,7 +306,7 @@ def grouped_ppo_update(params, opt_state, return_stats: RunningStats, batch: Bat
     tile_padding = -minibatch_size % num_tiles(num_learners)
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
     update = jax.vmap(optimizer.update)
-    keep_idle = jax.vmap(_where_tree)
+    keep_idle = jax.vmap(where_tree)
 
     def minibatch_step(carry, indices):
         params, opt_state, stopped = carry
