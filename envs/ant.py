@@ -127,6 +127,9 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
     def sample_task(self, key: jax.Array) -> TwoWalkTask:
         return TwoWalkTask(jax.random.randint(key, (), 0, len(TWOWALK_TARGETS), jnp.int32))
 
+    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> TwoWalkTask:
+        return TwoWalkTask(jnp.asarray(task_type, jnp.int32))
+
     def target(self, task: TwoWalkTask) -> jax.Array:
         """The task's target as world xy."""
         return jnp.asarray(TWOWALK_TARGETS, jnp.float32)[task.target]
@@ -290,6 +293,9 @@ class AntAmongWalls(Environment[AntMazeTask, BraxState]):
 
     def sample_task(self, key: jax.Array) -> AntMazeTask:
         return AntMazeTask(jax.random.randint(key, (), 0, len(self.layouts), jnp.int32))
+
+    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> AntMazeTask:
+        return AntMazeTask(jnp.asarray(task_type, jnp.int32))
 
     def goal(self, task: AntMazeTask) -> jax.Array:
         return jnp.asarray([layout["goal"] for layout in self.layouts], jnp.float32)[task.layout]

@@ -94,6 +94,11 @@ class Environment(abc.ABC, Generic[TaskT, StateT]):
         """int32 index in [0, num_task_types) of `task`, e.g. which goal is correct."""
         raise NotImplementedError(f"{type(self).__name__} has no discrete task types")
 
+    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> TaskT:
+        """Draws a task of the given type (int32 in [0, num_task_types)), so that a trainer
+        can balance the task types among slots (`RunConfig.balance_task_types`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no discrete task types")
+
     @property
     def episode_end_metrics(self) -> tuple[str, ...]:
         """Names of float `info` entries logged at each episode's last step (mean over the
@@ -165,6 +170,9 @@ class Wrapper(Environment[TaskT, Any]):
 
     def task_type(self, task: TaskT) -> jax.Array:
         return self.env.task_type(task)
+
+    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> TaskT:
+        return self.env.sample_task_of_type(key, task_type)
 
     @property
     def episode_end_metrics(self) -> tuple[str, ...]:

@@ -229,6 +229,9 @@ class WalkCrawl(HumanoidUnderCeiling[WalkCrawlTask]):
     def sample_task(self, key: jax.Array) -> WalkCrawlTask:
         return WalkCrawlTask(jax.random.randint(key, (), 0, 2, jnp.int32))
 
+    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> WalkCrawlTask:
+        return WalkCrawlTask(jnp.asarray(task_type, jnp.int32))
+
     def ceiling_extent(self, task: WalkCrawlTask) -> tuple[jax.Array, jax.Array]:
         crawl = task.crawl == CRAWL
         return jnp.where(crawl, -jnp.inf, jnp.inf), jnp.where(crawl, jnp.inf, -jnp.inf)
@@ -290,6 +293,9 @@ class WalkCrawlCourse(HumanoidUnderCeiling[CourseTask]):
 
     def sample_task(self, key: jax.Array) -> CourseTask:
         return CourseTask(jax.random.randint(key, (), 0, len(self.section_starts), jnp.int32))
+
+    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> CourseTask:
+        return CourseTask(jnp.asarray(task_type, jnp.int32))
 
     def ceiling_extent(self, task: CourseTask) -> tuple[jax.Array, jax.Array]:
         start = jnp.asarray(self.section_starts, jnp.float32)[task.section]

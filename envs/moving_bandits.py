@@ -61,6 +61,9 @@ class MovingBandits(Environment[MovingBanditsTask, MovingBanditsState]):
     def sample_task(self, key: jax.Array) -> MovingBanditsTask:
         return MovingBanditsTask(jax.random.randint(key, (), 0, 2, jnp.int32))
 
+    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> MovingBanditsTask:
+        return MovingBanditsTask(jnp.asarray(task_type, jnp.int32))
+
     def reset(
         self, key: jax.Array, task: MovingBanditsTask
     ) -> tuple[jax.Array, MovingBanditsState]:

@@ -5,7 +5,8 @@
         [--goal ROW,COL] [--updates W] [--seed S]            (four_rooms)
 
 Moving Bandits: per sub-policy, the expected movement on a grid of agent positions for one
-fixed pair of goals. Four Rooms: the sub-policy a master (trained for one goal on the frozen
+fixed pair of goals, and (printed) which goal it reaches first over many random layouts.
+Four Rooms: the sub-policy a master (trained for one goal on the frozen
 sub-policies) picks in each cell, and each sub-policy's greedy action per cell.
 The numbers are computed by pure functions, separate from the drawing, so tests can check them;
 figures are `matplotlib.figure.Figure`s saved as PNG by the Agg renderer (no pyplot, no display).
@@ -18,6 +19,7 @@ import dataclasses
 import functools
 import pathlib
 import sys
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +47,7 @@ SUPPORTED_ENVS = ("four_rooms", "moving_bandits")
 DEFAULT_GOALS = ((100.0, 300.0), (300.0, 100.0))
 DEFAULT_ROOMS_GOAL = (10, 10)  # bottom-right room
 DPI = 80
+FIRST_GOAL_LAYOUTS = 1024
 COLOURS = matplotlib.colormaps["tab10"].colors
 
 # Arrow (x = column, y = row) of each four-rooms action, drawn on a map whose rows go down.
@@ -132,6 +135,41 @@ def bandit_arrows(spec: MLSHSpec, subpolicies: Learner, goals: ArrayLike = DEFAU
     probs = np.asarray(jax.nn.softmax(logits, axis=-1))                # [K, G, A]
     movement = np.einsum("kga,gad->kgd", probs, action_displacements(positions))
     return BanditArrows(positions, movement, goals, toward_fractions(positions, movement, goals))
+
+
+def first_goal_shares(spec: MLSHSpec, logits_fn: Callable[[jax.Array], jax.Array],
+                      key: jax.Array, layouts: int = FIRST_GOAL_LAYOUTS) -> np.ndarray:
+    """[K, 2]: share of random layouts in which sub-policy k, acting alone for one episode from
+    the env's start (actions sampled), reaches goal 0 / goal 1 first.
+
+    One picture shows one layout; this asks every layout the env draws, so a sub-policy that
+    goes to the nearer goal shows as ~50/50, and one committed to a goal index as mostly one.
+    `logits_fn` maps raw observations [B, obs] to the K sub-policies' logits [K, B, A].
+    """
+    env = spec.config.make_env()
+    k_reset, k_act = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(
+        jax.random.split(k_reset, layouts), env.sample_task(k_reset))
+    count = logits_fn(obs).shape[0]
+    agents = jnp.broadcast_to(state.agent, (count,) + state.agent.shape)
+    goals = state.goals
+
+    def step(carry, k):
+        agents, first = carry
+        obs = jax.vmap(lambda a: jax.vmap(
+            lambda p, g: geo.normalize(jnp.concatenate([p[None], g])))(a, goals))(agents)
+        logits = jax.vmap(lambda o, k_: logits_fn(o)[k_])(obs, jnp.arange(count))
+        actions = jax.random.categorical(k, logits)
+        agents = jax.vmap(jax.vmap(geo.move))(agents, actions)
+        at = jax.vmap(lambda a: jax.vmap(jax.vmap(geo.within_radius, in_axes=(None, 0)))(
+            a, goals))(agents)                                    # [K, layouts, 2]
+        reached = jnp.where(at[..., 0], 0, jnp.where(at[..., 1], 1, 2))
+        return (agents, jnp.where(first == 2, reached, first)), None
+
+    (_, first), _ = jax.lax.scan(step, (agents, jnp.full(agents.shape[:2], 2)),
+                                 jax.random.split(k_act, env.episode_length))
+    first = np.asarray(first)
+    return np.stack([(first == 0).mean(axis=1), (first == 1).mean(axis=1)], axis=-1)
 
 
 def draw_moving_bandits(arrows: BanditArrows, path: pathlib.Path, dpi: int = DPI) -> None:
@@ -336,8 +374,13 @@ def _picture_bandits(args: argparse.Namespace, config: RunConfig, subpolicies: L
     arrows = bandit_arrows(MLSHSpec.build(config), subpolicies, np.reshape(args.goals, (2, 2)),
                            args.grid)
     draw_moving_bandits(arrows, args.out, args.dpi)
-    return ", ".join(f"sub-policy {k} toward goal 0/1: {a:.0%}/{b:.0%}"
-                     for k, (a, b) in enumerate(arrows.toward))
+    spec = MLSHSpec.build(config)
+    first = first_goal_shares(spec, lambda obs: _logits(spec, True, subpolicies.params,
+                                                        subpolicies.obs_stats, obs),
+                              jax.random.PRNGKey(0))
+    return ", ".join(f"sub-policy {k} toward goal 0/1: {a:.0%}/{b:.0%}, reaches goal 0/1 "
+                     f"first in {c:.0%}/{d:.0%} of {FIRST_GOAL_LAYOUTS} random layouts"
+                     for k, ((a, b), (c, d)) in enumerate(zip(arrows.toward, first)))
 
 
 def _picture_rooms(args: argparse.Namespace, config: RunConfig, subpolicies: Learner,

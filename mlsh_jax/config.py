@@ -199,6 +199,12 @@ class RunConfig:
     stagger: bool = True
     """Spread the slots over their W+U cycle (lengthening each slot's first warmup), so that
     after the first W updates a steady share of them is joint in every update."""
+    balance_task_types: bool = False
+    """Draw the slots' tasks with their task types (e.g. which goal pays) in turn, from a
+    random first type, instead of independently: the slots that start a cycle together, and
+    so train phi together, then hold the types in equal numbers (within one), and phi's update
+    sees no chance majority of one type. Each slot's task is still uniform over the types.
+    Needs an env with discrete task types."""
     normalize_observations: bool = True
     """Running mean/std observation normalisation (per slot for masters, shared for subs)."""
     observation_clip: float = 5.0
@@ -263,6 +269,11 @@ class RunConfig:
         _require_positive_int("num_seeds", self.num_seeds)
         _require_fraction("master_epsilon", self.master_epsilon)
         _require(isinstance(self.stagger, bool), "stagger", self.stagger, "must be true or false")
+        _require(isinstance(self.balance_task_types, bool), "balance_task_types",
+                 self.balance_task_types, "must be true or false")
+        _require(not self.balance_task_types or self.make_env().num_task_types > 1,
+                 "balance_task_types", self.balance_task_types,
+                 f"env {self.env!r} has no discrete task types to balance")
         _require(isinstance(self.normalize_observations, bool), "normalize_observations",
                  self.normalize_observations, "must be true or false")
         _require_positive_float("observation_clip", self.observation_clip)

@@ -71,7 +71,18 @@ def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner | None:
 
 
 def sample_tasks(spec: MLSHSpec, key: jax.Array):
-    return jax.vmap(spec.env.sample_task)(jax.random.split(key, spec.config.num_slots))
+    """One task per slot; with `balance_task_types`, slot i gets type (r + i) mod T from a
+    random r, so every run of consecutive slots (the staggered schedule's cohorts) is balanced.
+    """
+    cfg = spec.config
+    if not cfg.balance_task_types:
+        return jax.vmap(spec.env.sample_task)(jax.random.split(key, cfg.num_slots))
+    k_first, k_tasks = jax.random.split(key)
+    count = spec.env.num_task_types
+    first = jax.random.randint(k_first, (), 0, count, jnp.int32)
+    types = (first + jnp.arange(cfg.num_slots, dtype=jnp.int32)) % count
+    return jax.vmap(spec.env.sample_task_of_type)(jax.random.split(k_tasks, cfg.num_slots),
+                                                  types)
 
 
 def reset_envs(spec: MLSHSpec, key: jax.Array, tasks):

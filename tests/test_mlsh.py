@@ -18,7 +18,7 @@ from mlsh_jax.mlsh import mlsh_update, update_subpolicies
 from mlsh_jax.ppo import Batch, make_optimizer, ppo_update
 from mlsh_jax.rollout import master_outputs, rollout, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
-from mlsh_jax.state import init_state
+from mlsh_jax.state import init_state, sample_tasks
 from mlsh_jax.train import make_chunk
 
 TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=30, macro_duration=7,
@@ -248,3 +248,37 @@ def test_decisions_by_task_type_split_each_slots_decisions_by_its_correct_goal(s
     decisions_per_update = TINY.envs_per_slot * -(-TINY.rollout_steps // TINY.macro_duration)
     np.testing.assert_array_equal(by_type.sum(axis=1),
                                   [np.sum(goals == g) * decisions_per_update for g in (0, 1)])
+
+
+def test_balanced_task_types_give_every_cohort_and_every_phi_update_both_goals_equally():
+    """8 slots over a W+U = 4 cycle start in cohorts of 2 consecutive slots; with
+    balance_task_types each cohort holds one task of each goal at every update, including
+    after restarts, so the joint slots of every update hold the goals in equal numbers."""
+    config = dataclasses.replace(TINY, num_slots=8, warmup_updates=3, stagger=True,
+                                 rollout_steps=10, balance_task_types=True)
+    spec = MLSHSpec.build(config)
+    state = init_state(spec, jax.random.PRNGKey(3))
+    step = jax.jit(lambda s: mlsh_update(spec, s))
+    restarts = 0
+    for _ in range(3 * config.cycle_length):
+        joint = np.asarray(state.slots.phase_step) >= config.warmup_updates
+        state, metrics = step(state)
+        types = np.asarray(metrics.slot_task_type)
+        np.testing.assert_array_equal(np.sort(types.reshape(4, 2), axis=1), [[0, 1]] * 4)
+        assert 2 * types[joint].sum() == joint.sum()
+        restarts += int(np.sum(np.asarray(state.slots.phase_step) == 0))
+    assert restarts >= 8
+
+
+def test_balanced_task_types_leave_each_slots_task_uniform_and_random():
+    spec = MLSHSpec.build(dataclasses.replace(TINY, num_slots=4, balance_task_types=True))
+    draw = jax.jit(jax.vmap(lambda key: sample_tasks(spec, key).correct_goal))
+    goals = np.asarray(draw(jax.random.split(jax.random.PRNGKey(0), 400)))  # [400, 4]
+    np.testing.assert_array_equal(goals[:, 1], 1 - goals[:, 0])
+    assert 0.42 < goals[:, 0].mean() < 0.58
+
+
+def test_balance_task_types_needs_an_env_with_task_types():
+    with pytest.raises(ConfigError, match="balance_task_types=True.*'four_rooms' has no "
+                                          "discrete task types"):
+        RunConfig(env="four_rooms", balance_task_types=True)

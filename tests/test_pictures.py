@@ -15,6 +15,7 @@ from experiments.pictures import (
     bandit_arrows,
     draw_four_rooms,
     draw_moving_bandits,
+    first_goal_shares,
     greedy_actions,
     main,
     master_choices,
@@ -186,3 +187,26 @@ def test_four_rooms_run_without_a_master_exits_2_naming_the_hierarchical_algorit
     assert main(["--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "x.png")]) == 2
     error = capsys.readouterr().err
     assert all(name in error for name in ("'shared'", "mlsh", "mlsh_no_warmup"))
+
+
+def toward_goal_logits(obs: jax.Array) -> jax.Array:
+    """Scripted K = 3: sub-policy 0 steps toward goal 0, 1 toward goal 1, 2 stays."""
+    agent, goals = obs[:, :2], obs[:, 2:].reshape(-1, 2, 2)
+
+    def toward(goal):
+        dx, dy = (goal - agent).T
+        action = jnp.where(jnp.abs(dx) > jnp.abs(dy), jnp.where(dx > 0, geo.PLUS_X, geo.MINUS_X),
+                           jnp.where(dy > 0, geo.PLUS_Y, geo.MINUS_Y))
+        return 30.0 * jax.nn.one_hot(action, geo.NUM_ACTIONS)
+
+    stay = jnp.broadcast_to(30.0 * jax.nn.one_hot(geo.STAY, geo.NUM_ACTIONS), (len(obs), 5))
+    return jnp.stack([toward(goals[:, 0]), toward(goals[:, 1]), stay])
+
+
+def test_first_goal_shares_tell_which_goal_each_sub_policy_walks_to(bandits_spec):
+    shares = first_goal_shares(bandits_spec, toward_goal_logits, jax.random.PRNGKey(0), 512)
+    assert shares[0, 0] > 0.85 and shares[1, 1] > 0.85
+    np.testing.assert_allclose(shares.sum(axis=1)[:2], 1.0)  # 50 steps reach any goal
+    # Standing still reaches a goal only where one lies within its radius of the start (the
+    # arena's centre): pi 50^2 / 400^2 = 4.9 % of layouts per goal.
+    np.testing.assert_allclose(shares[2], np.pi * geo.RADIUS**2 / geo.ARENA_SIZE**2, atol=0.02)
