@@ -64,6 +64,9 @@ class KeyDoor(Environment[KeyDoorTask, KeyDoorState]):
     def sample_task(self, key: jax.Array) -> KeyDoorTask:
         return KeyDoorTask(jax.random.randint(key, (), 0, 2, jnp.int32))
 
+    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> KeyDoorTask:
+        return KeyDoorTask(jnp.asarray(task_type, jnp.int32))
+
     def reset(self, key: jax.Array, task: KeyDoorTask) -> tuple[jax.Array, KeyDoorState]:
         points = geo.sample_points(key, 3)
         state = KeyDoorState(

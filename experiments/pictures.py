@@ -1,6 +1,7 @@
 """Pictures of what the shared sub-policies learned (MLSH paper Fig. 3), from a saved run.
 
     python -m experiments.pictures --workdir DIR --out FILE.png [--seed-index 0]
+        [--checkpoint UPDATE]
         [--goals X0,Y0,X1,Y1] [--grid 9]                     (moving_bandits)
         [--goal ROW,COL] [--updates W] [--seed S]            (four_rooms)
 
@@ -34,13 +35,13 @@ from envs import point_geometry as geo
 from experiments.config_cli import error_exit
 from experiments.evaluate import META_TEST_SEED_OFFSET, int_at_least, load_run, read_run_config
 from mlsh_jax.algorithms import meta_test_config
-from mlsh_jax.checkpoint import CheckpointError
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import HIERARCHICAL_ALGORITHMS, ConfigError, RunConfig
 from mlsh_jax.networks import apply_stacked
 from mlsh_jax.normalization import normalize
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, init_state, reset_envs
+from mlsh_jax.state import Learner, init_seeds, init_state, reset_envs
 from mlsh_jax.train import make_chunk
 
 SUPPORTED_ENVS = ("four_rooms", "moving_bandits")
@@ -140,17 +141,17 @@ def bandit_arrows(spec: MLSHSpec, subpolicies: Learner, goals: ArrayLike = DEFAU
 def first_goal_shares(spec: MLSHSpec, logits_fn: Callable[[jax.Array], jax.Array],
                       key: jax.Array, layouts: int = FIRST_GOAL_LAYOUTS) -> np.ndarray:
     """[K, 2]: share of random layouts in which sub-policy k, acting alone for one episode from
-    the env's start (actions sampled), reaches goal 0 / goal 1 first.
+    the env's start (actions sampled), reaches goal 0 / goal 1 first (both at once: half each).
 
     One picture shows one layout; this asks every layout the env draws, so a sub-policy that
     goes to the nearer goal shows as ~50/50, and one committed to a goal index as mostly one.
     `logits_fn` maps raw observations [B, obs] to the K sub-policies' logits [K, B, A].
     """
     env = spec.config.make_env()
-    k_reset, k_act = jax.random.split(key)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(
-        jax.random.split(k_reset, layouts), env.sample_task(k_reset))
-    count = logits_fn(obs).shape[0]
+    k_task, k_reset, k_act = jax.random.split(key, 3)
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(
+        jax.random.split(k_reset, layouts), env.sample_task(k_task))
+    count = spec.config.num_subpolicies
     agents = jnp.broadcast_to(state.agent, (count,) + state.agent.shape)
     goals = state.goals
 
@@ -163,13 +164,14 @@ def first_goal_shares(spec: MLSHSpec, logits_fn: Callable[[jax.Array], jax.Array
         agents = jax.vmap(jax.vmap(geo.move))(agents, actions)
         at = jax.vmap(lambda a: jax.vmap(jax.vmap(geo.within_radius, in_axes=(None, 0)))(
             a, goals))(agents)                                    # [K, layouts, 2]
-        reached = jnp.where(at[..., 0], 0, jnp.where(at[..., 1], 1, 2))
-        return (agents, jnp.where(first == 2, reached, first)), None
+        reached = at[..., 0].astype(jnp.int32) + 2 * at[..., 1].astype(jnp.int32)
+        return (agents, jnp.where(first == 0, reached, first)), None
 
-    (_, first), _ = jax.lax.scan(step, (agents, jnp.full(agents.shape[:2], 2)),
+    (_, first), _ = jax.lax.scan(step, (agents, jnp.zeros(agents.shape[:2], jnp.int32)),
                                  jax.random.split(k_act, env.episode_length))
-    first = np.asarray(first)
-    return np.stack([(first == 0).mean(axis=1), (first == 1).mean(axis=1)], axis=-1)
+    first = np.asarray(first)  # 0: neither yet, 1: goal 0, 2: goal 1, 3: both at once
+    both = (first == 3).mean(axis=1) / 2
+    return np.stack([(first == 1).mean(axis=1) + both, (first == 2).mean(axis=1) + both], -1)
 
 
 def draw_moving_bandits(arrows: BanditArrows, path: pathlib.Path, dpi: int = DPI) -> None:
@@ -320,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=pathlib.Path, required=True, help="PNG file to write")
     parser.add_argument("--seed-index", type=int_at_least(0), default=0,
                         help="which training seed's sub-policies to draw (default: 0)")
+    parser.add_argument("--checkpoint", type=int_at_least(0), metavar="UPDATE",
+                        help="draw the sub-policies of the run's full-state checkpoint at this "
+                             "update (DIR/checkpoints) instead of its final export")
     parser.add_argument("--dpi", type=int_at_least(20), default=DPI,
                         help=f"resolution of the PNG (default: {DPI})")
     bandits = parser.add_argument_group("moving_bandits")
@@ -347,19 +352,35 @@ def _check_drawable(config: RunConfig) -> None:
                           f"run has none of; supported: {', '.join(HIERARCHICAL_ALGORITHMS)}")
 
 
-def _load_subpolicies(workdir: pathlib.Path, seed_index: int) -> Learner:
-    """The sub-policies (leading axis K) of one training seed of the run.
+def _load_subpolicies(workdir: pathlib.Path, seed_index: int,
+                      update: int | None = None) -> Learner:
+    """The sub-policies (leading axis K) of one training seed of the run: its final export,
+    or those of its full-state checkpoint at `update`.
 
     The only function here that knows how a run stores its sub-policies.
     """
-    _, seeds = load_run(workdir)
+    config, seeds = load_run(workdir)
     if seeds is None:
         raise CheckpointError(f"the run in {workdir} trained no sub-policies (scratch)")
+    if update is not None:
+        seeds = _checkpointed_subpolicies(workdir, config, update)
     count = jax.tree.leaves(seeds)[0].shape[0]
     if seed_index >= count:
         raise CheckpointError(f"--seed-index {seed_index}: the run in {workdir} has {count} "
                               f"seed(s), indices 0..{count - 1}")
     return jax.tree.map(lambda x: x[seed_index], seeds)
+
+
+def _checkpointed_subpolicies(workdir: pathlib.Path, config: RunConfig, update: int) -> Learner:
+    checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
+    try:
+        if update not in checkpoints.all_steps():
+            raise CheckpointError(f"--checkpoint {update}: {workdir / CHECKPOINTS_DIR} holds "
+                                  f"updates {checkpoints.all_steps() or 'none'}")
+        spec = MLSHSpec.build(config)
+        return checkpoints.restore(update, jax.eval_shape(lambda: init_seeds(spec))).subpolicies
+    finally:
+        checkpoints.close()
 
 
 def _goal_cell(row_col: tuple[int, int]) -> int:
@@ -371,10 +392,9 @@ def _goal_cell(row_col: tuple[int, int]) -> int:
 
 def _picture_bandits(args: argparse.Namespace, config: RunConfig, subpolicies: Learner) -> str:
     """Draws the Moving Bandits picture; returns its one-line summary."""
-    arrows = bandit_arrows(MLSHSpec.build(config), subpolicies, np.reshape(args.goals, (2, 2)),
-                           args.grid)
-    draw_moving_bandits(arrows, args.out, args.dpi)
     spec = MLSHSpec.build(config)
+    arrows = bandit_arrows(spec, subpolicies, np.reshape(args.goals, (2, 2)), args.grid)
+    draw_moving_bandits(arrows, args.out, args.dpi)
     first = first_goal_shares(spec, lambda obs: _logits(spec, True, subpolicies.params,
                                                         subpolicies.obs_stats, obs),
                               jax.random.PRNGKey(0))
@@ -401,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = read_run_config(args.workdir)
         _check_drawable(config)
-        subpolicies = _load_subpolicies(args.workdir, args.seed_index)
+        subpolicies = _load_subpolicies(args.workdir, args.seed_index, args.checkpoint)
         goal = _goal_cell(args.goal) if config.env == "four_rooms" else None
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)

@@ -202,7 +202,8 @@ class RunConfig:
     balance_task_types: bool = False
     """Draw the slots' tasks with their task types (e.g. which goal pays) in turn, from a
     random first type, instead of independently: the slots that start a cycle together, and
-    so train phi together, then hold the types in equal numbers (within one), and phi's update
+    so train phi together, then hold the types in equal numbers when their count
+    (num_slots / (W+U)) is a multiple of the number of types, else within one, and phi's update
     sees no chance majority of one type. Each slot's task is still uniform over the types.
     Needs an env with discrete task types."""
     normalize_observations: bool = True

@@ -570,3 +570,18 @@ def test_invalid_argument_values_are_rejected_with_the_value_and_the_allowed_ran
 ):
     with pytest.raises(ValueError, match=message):
         envs.make(name, **kwargs)
+
+
+@pytest.mark.parametrize("name", envs.names())
+def test_every_task_type_can_be_drawn_on_its_own(name):
+    """`balance_task_types` draws tasks by type: each env with types must give the type asked
+    for (an env without them refuses, and the config refuses to balance it)."""
+    env = envs.make(name)
+    key = jax.random.PRNGKey(0)
+    if env.num_task_types < 2:
+        with pytest.raises(NotImplementedError):
+            env.sample_task_of_type(key, jnp.int32(0))
+        return
+    for task_type in range(env.num_task_types):
+        task = env.sample_task_of_type(key, jnp.int32(task_type))
+        assert int(env.task_type(task)) == task_type

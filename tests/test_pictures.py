@@ -3,6 +3,7 @@
 import dataclasses
 import pathlib
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +13,7 @@ from envs import four_rooms as rooms
 from envs import point_geometry as geo
 from experiments.pictures import (
     RoomsPolicy,
+    _load_subpolicies,
     bandit_arrows,
     draw_four_rooms,
     draw_moving_bandits,
@@ -26,7 +28,7 @@ from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.normalization import init_return_stats, init_stats
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, init_subpolicies
-from mlsh_jax.train import config_to_json
+from mlsh_jax.train import config_to_json, train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY_NET = NetworkConfig(hidden_sizes=(8,))
@@ -203,10 +205,42 @@ def toward_goal_logits(obs: jax.Array) -> jax.Array:
     return jnp.stack([toward(goals[:, 0]), toward(goals[:, 1]), stay])
 
 
-def test_first_goal_shares_tell_which_goal_each_sub_policy_walks_to(bandits_spec):
-    shares = first_goal_shares(bandits_spec, toward_goal_logits, jax.random.PRNGKey(0), 512)
+def test_first_goal_shares_tell_which_goal_each_sub_policy_walks_to():
+    spec = MLSHSpec.build(dataclasses.replace(BANDITS, num_subpolicies=3))
+    shares = first_goal_shares(spec, toward_goal_logits, jax.random.PRNGKey(0), 512)
     assert shares[0, 0] > 0.85 and shares[1, 1] > 0.85
+    assert shares[0, 1] > 0 and shares[1, 0] > 0  # first, not ever: some paths cross the other
     np.testing.assert_allclose(shares.sum(axis=1)[:2], 1.0)  # 50 steps reach any goal
     # Standing still reaches a goal only where one lies within its radius of the start (the
     # arena's centre): pi 50^2 / 400^2 = 4.9 % of layouts per goal.
     np.testing.assert_allclose(shares[2], np.pi * geo.RADIUS**2 / geo.ARENA_SIZE**2, atol=0.02)
+
+
+@pytest.fixture(scope="module")
+def trained_bandits(tmp_path_factory):
+    """A tiny trained Moving Bandits run with full-state checkpoints at updates 2 and 4."""
+    workdir = tmp_path_factory.mktemp("trained") / "run"
+    config = dataclasses.replace(BANDITS, warmup_updates=1, joint_updates=1, total_updates=4,
+                                 log_every=2, checkpoint_every=2)
+    train(config, workdir, log=lambda _: None)
+    return workdir
+
+
+def summary(capsys, workdir: pathlib.Path, tmp_path: pathlib.Path, *extra: str) -> str:
+    assert main(["--workdir", str(workdir), "--out", str(tmp_path / "p.png"), *extra]) == 0
+    return capsys.readouterr().out.split(": ", 1)[1]
+
+
+def test_checkpoint_option_draws_the_sub_policies_of_that_update(trained_bandits, tmp_path,
+                                                                 capsys):
+    final = summary(capsys, trained_bandits, tmp_path)
+    assert summary(capsys, trained_bandits, tmp_path, "--checkpoint", "4") == final
+    earlier = _load_subpolicies(trained_bandits, 0, 2)
+    with pytest.raises(AssertionError):
+        chex.assert_trees_all_equal(earlier.params, _load_subpolicies(trained_bandits, 0).params)
+
+
+def test_checkpoint_option_names_the_updates_a_run_holds(trained_bandits, tmp_path, capsys):
+    assert main(["--workdir", str(trained_bandits), "--out", str(tmp_path / "p.png"),
+                 "--checkpoint", "3"]) == 2
+    assert "--checkpoint 3" in (err := capsys.readouterr().err) and "[2, 4]" in err
