@@ -6,13 +6,14 @@ sub-policies converged to the same goal in every run we tried). 40 slots of 64 e
 tasks into every sub-policy update (U/(W+U) of the slots are joint) at the cost of session 6's
 20 slots of 128 envs, which put 2. With the fixed PPO both sub-policies of a seed often head
 to the same goal: one sub-policy per goal emerged in 1 of 6 seeds with 2 tasks per update, in
-43 to 45 of 102 with 4 to 16, and in 5 of the 12 seeds run with this config (docs/results.md,
+52 to 55 of 126 with 4 to 16, and in 5 of the 12 seeds run with this config (docs/results.md,
 "Symmetric collapse"). Each sub-policy leans toward a goal index within two task cycles, from
 early noise, and is committed to it by update 100; no setting tried yet (more tasks per update,
 an entropy bonus, W = 60, sub-policy lr 1e-5, a trust region on φ, K = 3, balanced task types,
-4x the data per master, sub-policies that start apart, 600 updates) makes every seed
-specialise. 64 envs give each master 320 macro transitions per update (the original: 1200 per
-task group). The budget (600 updates, 76.8M env steps) is sized for a 2-core CPU.
+4x the data per master, sub-policies that start apart, master lr 3e-2, no master
+ε-exploration, 600 updates) makes every seed specialise. 64 envs give each master 320 macro
+transitions per update (the original: 1200 per task group). The budget (600 updates, 76.8M env
+steps) is sized for a 2-core CPU.
 """
 
 from mlsh_jax.config import PPOConfig, RunConfig
