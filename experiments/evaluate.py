@@ -21,14 +21,15 @@ import time
 import jax
 
 from experiments.config_cli import error_exit
-from mlsh_jax.checkpoint import CheckpointError, load_subpolicies, read_json
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, DamagedCheckpointError, \
+    RunCheckpoints, load_subpolicies, read_json
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.meta_test import MetaTestResult, Progress, meta_test
 from mlsh_jax.metrics_log import duration
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, init_subpolicies, seed_keys
+from mlsh_jax.state import Learner, TrainerState, init_seeds, init_subpolicies, seed_keys
 
 # Meta-test tasks are sampled from a seed this far from the training seed, so they are new.
 META_TEST_SEED_OFFSET = 1000
@@ -86,6 +87,28 @@ def load_run(workdir: pathlib.Path) -> tuple[RunConfig, Learner | None]:
     template = jax.eval_shape(jax.vmap(lambda key: init_subpolicies(spec, key)),
                               seed_keys(config.seed, config.num_seeds))
     return config, load_subpolicies(workdir, template)
+
+
+def restore_checkpoint(workdir: pathlib.Path, config: RunConfig, update: int | None = None
+                       ) -> tuple[int, TrainerState, list[DamagedCheckpointError]]:
+    """(update, state of all seeds, damaged newer checkpoints skipped) of the run's full-state
+    checkpoint at `update` (a `--checkpoint` option), or of the newest one that reads back."""
+    checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
+    try:
+        held = checkpoints.all_steps()
+        if not held:
+            raise CheckpointError(f"no checkpoint in {workdir / CHECKPOINTS_DIR}; train first "
+                                  f"with `python -m experiments.run --workdir {workdir}`")
+        spec = MLSHSpec.build(config)
+        template = jax.eval_shape(lambda: init_seeds(spec))
+        if update is None:
+            return checkpoints.restore_newest(template)
+        if update not in held:
+            raise CheckpointError(f"--checkpoint {update}: {workdir / CHECKPOINTS_DIR} holds "
+                                  f"updates {held}")
+        return update, checkpoints.restore(update, template), []
+    finally:
+        checkpoints.close()
 
 
 def finite_or_none(values: list[float]) -> list[float | None]:

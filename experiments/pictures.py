@@ -33,15 +33,16 @@ from numpy.typing import ArrayLike
 from envs import four_rooms as rooms
 from envs import point_geometry as geo
 from experiments.config_cli import error_exit
-from experiments.evaluate import META_TEST_SEED_OFFSET, int_at_least, load_run, read_run_config
+from experiments.evaluate import META_TEST_SEED_OFFSET, int_at_least, load_run, read_run_config, \
+    restore_checkpoint
 from mlsh_jax.algorithms import meta_test_config
-from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
+from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import HIERARCHICAL_ALGORITHMS, ConfigError, RunConfig
 from mlsh_jax.networks import apply_stacked
 from mlsh_jax.normalization import normalize
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, init_seeds, init_state, reset_envs
+from mlsh_jax.state import Learner, init_state, reset_envs
 from mlsh_jax.train import make_chunk
 
 SUPPORTED_ENVS = ("four_rooms", "moving_bandits")
@@ -359,28 +360,18 @@ def _load_subpolicies(workdir: pathlib.Path, seed_index: int,
 
     The only function here that knows how a run stores its sub-policies.
     """
-    config, seeds = load_run(workdir)
-    if seeds is None:
+    config = read_run_config(workdir)
+    if config.algorithm == "scratch":
         raise CheckpointError(f"the run in {workdir} trained no sub-policies (scratch)")
-    if update is not None:
-        seeds = _checkpointed_subpolicies(workdir, config, update)
+    if update is None:
+        _, seeds = load_run(workdir)
+    else:
+        seeds = restore_checkpoint(workdir, config, update)[1].subpolicies
     count = jax.tree.leaves(seeds)[0].shape[0]
     if seed_index >= count:
         raise CheckpointError(f"--seed-index {seed_index}: the run in {workdir} has {count} "
                               f"seed(s), indices 0..{count - 1}")
     return jax.tree.map(lambda x: x[seed_index], seeds)
-
-
-def _checkpointed_subpolicies(workdir: pathlib.Path, config: RunConfig, update: int) -> Learner:
-    checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
-    try:
-        if update not in checkpoints.all_steps():
-            raise CheckpointError(f"--checkpoint {update}: {workdir / CHECKPOINTS_DIR} holds "
-                                  f"updates {checkpoints.all_steps() or 'none'}")
-        spec = MLSHSpec.build(config)
-        return checkpoints.restore(update, jax.eval_shape(lambda: init_seeds(spec))).subpolicies
-    finally:
-        checkpoints.close()
 
 
 def _goal_cell(row_col: tuple[int, int]) -> int:

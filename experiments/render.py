@@ -31,15 +31,15 @@ from matplotlib.patches import Circle, Rectangle
 from envs.ant import AntAmongWalls, AntObstacleCourse, TwoWalk
 from envs.humanoid import HumanoidUnderCeiling
 from experiments.config_cli import error_exit
-from experiments.evaluate import int_at_least, read_run_config
+from experiments.evaluate import int_at_least, read_run_config, restore_checkpoint
 from experiments.pictures import DPI, subpolicy_colour
-from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
+from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.normalization import normalize
 from mlsh_jax.rollout import subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, TrainerState, init_seeds
+from mlsh_jax.state import Learner, TrainerState
 
 RENDERABLE_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl",
                    "walk_crawl_course")
@@ -82,18 +82,10 @@ def load_state(workdir: pathlib.Path) -> tuple[RunConfig, TrainerState]:
                           f"`python -m experiments.pictures`")
     if config.algorithm == "scratch":
         raise ConfigError("algorithm='scratch' trains nothing before meta-test: nothing to render")
-    checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
-    try:
-        if checkpoints.latest_step() is None:
-            raise CheckpointError(f"no checkpoint in {workdir / CHECKPOINTS_DIR}; train first "
-                                  f"with `python -m experiments.run --workdir {workdir}`")
-        spec = MLSHSpec.build(config)
-        step, state, damaged = checkpoints.restore_newest(jax.eval_shape(lambda: init_seeds(spec)))
-        for error in damaged:
-            print(f"warning: {error}; rendering update {step} instead", file=sys.stderr)
-        return config, state
-    finally:
-        checkpoints.close()
+    step, state, damaged = restore_checkpoint(workdir, config)
+    for error in damaged:
+        print(f"warning: {error}; rendering update {step} instead", file=sys.stderr)
+    return config, state
 
 
 def pick_agent(state: TrainerState, seed_index: int, slot: int | None) -> Agent:
