@@ -149,27 +149,29 @@ def first_goal_shares(spec: MLSHSpec, logits_fn: Callable[[jax.Array], jax.Array
     `logits_fn` maps raw observations [B, obs] to the K sub-policies' logits [K, B, A].
     """
     env = spec.config.make_env()
-    k_task, k_reset, k_act = jax.random.split(key, 3)
-    _, state = jax.vmap(env.reset, in_axes=(0, None))(
-        jax.random.split(k_reset, layouts), env.sample_task(k_task))
     count = spec.config.num_subpolicies
-    agents = jnp.broadcast_to(state.agent, (count,) + state.agent.shape)
-    goals = state.goals
+    k_task, k_reset, k_act = jax.random.split(key, 3)
+    task = env.sample_task(k_task)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, layouts), task)
+    each = lambda x: jnp.broadcast_to(x, (count,) + x.shape)  # one copy per sub-policy
+    per_layout = jax.vmap(env.step, in_axes=(None, 0, 0, None))
+    step_all = jax.vmap(per_layout, in_axes=(None, 0, 0, None))
 
-    def step(carry, k):
-        agents, first = carry
-        obs = jax.vmap(lambda a: jax.vmap(
-            lambda p, g: geo.normalize(jnp.concatenate([p[None], g])))(a, goals))(agents)
+    def step(carry, keys):
+        obs, state, first = carry
+        k_action, k_env = keys
         logits = jax.vmap(lambda o, k_: logits_fn(o)[k_])(obs, jnp.arange(count))
-        actions = jax.random.categorical(k, logits)
-        agents = jax.vmap(jax.vmap(geo.move))(agents, actions)
-        at = jax.vmap(lambda a: jax.vmap(jax.vmap(geo.within_radius, in_axes=(None, 0)))(
-            a, goals))(agents)                                    # [K, layouts, 2]
+        actions = jax.random.categorical(k_action, logits)
+        obs, state, _, _, _ = step_all(k_env, state, actions, task)
+        at = jax.vmap(jax.vmap(jax.vmap(geo.within_radius, in_axes=(None, 0))))(
+            state.agent, state.goals)                              # [K, layouts, 2]
         reached = at[..., 0].astype(jnp.int32) + 2 * at[..., 1].astype(jnp.int32)
-        return (agents, jnp.where(first == 0, reached, first)), None
+        return (obs, state, jnp.where(first == 0, reached, first)), None
 
-    (_, first), _ = jax.lax.scan(step, (agents, jnp.zeros(agents.shape[:2], jnp.int32)),
-                                 jax.random.split(k_act, env.episode_length))
+    start = (each(obs), jax.tree.map(each, state), jnp.zeros((count, layouts), jnp.int32))
+    keys = tuple(jax.random.split(k, env.episode_length)
+                 for k in (k_act, jax.random.fold_in(k_act, 1)))  # actions', env steps'
+    (_, _, first), _ = jax.lax.scan(step, start, keys)
     first = np.asarray(first)  # 0: neither yet, 1: goal 0, 2: goal 1, 3: both at once
     both = (first == 3).mean(axis=1) / 2
     return np.stack([(first == 1).mean(axis=1) + both, (first == 2).mean(axis=1) + both], -1)
