@@ -249,7 +249,7 @@ class RunConfig:
                  "must be an integer >= -1 (-1: the env's default)")
         _require(isinstance(self.goal_ends_episode, bool), "goal_ends_episode",
                  self.goal_ends_episode, "must be true or false")
-        self._check_env_options()
+        env = self._check_env_options()
         _require_positive_float("reward_scale", self.reward_scale)
         _require(isinstance(self.init_subpolicies_from, str), "init_subpolicies_from",
                  self.init_subpolicies_from, "must be a path (empty: random start)")
@@ -272,7 +272,7 @@ class RunConfig:
         _require(isinstance(self.stagger, bool), "stagger", self.stagger, "must be true or false")
         _require(isinstance(self.balance_task_types, bool), "balance_task_types",
                  self.balance_task_types, "must be true or false")
-        _require(not self.balance_task_types or self.make_env().num_task_types > 1,
+        _require(not self.balance_task_types or env.num_task_types > 1,
                  "balance_task_types", self.balance_task_types,
                  f"env {self.env!r} has no discrete task types to balance")
         _require(isinstance(self.normalize_observations, bool), "normalize_observations",
@@ -294,13 +294,14 @@ class RunConfig:
                  "finetune_ppo.normalize_returns", self.finetune_ppo.normalize_returns,
                  f"must equal sub_ppo.normalize_returns={self.sub_ppo.normalize_returns}")
 
-    def _check_env_options(self) -> None:
+    def _check_env_options(self) -> envs.base.Environment:
+        """The env these options build (checked by building it)."""
         accepted = envs.options(self.env)
         for name in self.env_options:
             _require(name in accepted, name, getattr(self, name),
                      f"env {self.env!r} has no such option (it accepts: {', '.join(accepted)})")
         try:
-            self.make_env()
+            return self.make_env()
         except ValueError as error:
             raise ConfigError(f"env {self.env!r}: {error}") from None
 
