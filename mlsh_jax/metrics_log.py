@@ -31,10 +31,12 @@ def _rows(matrix: np.ndarray) -> list[list[float]]:
 def interval_record(metrics: UpdateMetrics,
                     episode_end_names: tuple[str, ...] = ()) -> dict[str, Any]:
     """Aggregate an interval's metrics (host arrays, leaves [seeds, updates, ...]) into one
-    record pooled over seeds (episodes, optimizer steps: summed), plus the per-seed episode
-    return when there are several. The return is that of the episodes that started and ended
-    within the interval (`interval_episodes`). `episode_end_names` name the env's episode-end
-    metrics (the last axis of `slot_episode_end_sum`)."""
+    record pooled over seeds (episodes, optimizer steps: summed), plus, when there are several
+    seeds, each seed's episode return and routing (its masters' sub-policy shares per task type,
+    which pooling over seeds averages away: seeds whose sub-policies swapped roles cancel).
+    The return is that of the episodes that started and ended within the interval
+    (`interval_episodes`). `episode_end_names` name the env's episode-end metrics (the last
+    axis of `slot_episode_end_sum`)."""
     m = metrics
     seed_returns, seed_episodes = interval_episodes(m.slot_episodes)
     episodes = float(seed_episodes.sum())
@@ -54,6 +56,9 @@ def interval_record(metrics: UpdateMetrics,
     if len(seed_episodes) > 1:
         record["seed_episode_return"] = [float(r / n) if n else None
                                          for r, n in zip(seed_returns, seed_episodes)]
+        if m.decisions_by_task_type.shape[-2]:
+            record["seed_subpolicy_usage_by_task_type"] = _rows(
+                m.decisions_by_task_type.sum(axis=1))
     for prefix, group in (("master", m.master), ("subpolicy", m.subpolicy)):
         for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
             record[f"{prefix}/{name}"] = float(np.mean(getattr(group, name)))

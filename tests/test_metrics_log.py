@@ -1,5 +1,6 @@
 """Log records: episode-end metrics pooled over episodes, overall and per task type."""
 
+import jax
 import numpy as np
 
 from mlsh_jax.metrics_log import interval_record, progress_line
@@ -75,3 +76,20 @@ def test_interval_return_counts_the_episodes_that_started_and_ended_within_the_i
     assert record["episodes"] == 10
     assert record["episode_return"] == 0.7
     assert record["seed_episode_return"] == [0.7, None]
+
+
+def test_routing_is_reported_per_seed_where_pooling_would_cancel_it():
+    """Seed 0's masters send task type 0 to sub-policy 0 and type 1 to sub-policy 1; seed 1's
+    the other way round. Pooled, both types look evenly split; per seed, each is one-sided."""
+    one_seed = metrics(np.zeros((2, 0)), [1, 1], [0, 1])
+    two_seeds = jax.tree.map(lambda leaf: np.concatenate([leaf, leaf]), one_seed)
+    decisions = np.array([[[[3, 1], [0, 4]]], [[[1, 3], [4, 0]]]], np.float32)
+    record = interval_record(two_seeds.replace(decisions_by_task_type=decisions))
+    assert record["subpolicy_usage_by_task_type"] == [[0.5, 0.5], [0.5, 0.5]]
+    assert record["seed_subpolicy_usage_by_task_type"] == [[[0.75, 0.25], [0.0, 1.0]],
+                                                           [[0.25, 0.75], [1.0, 0.0]]]
+
+
+def test_one_seed_gets_no_per_seed_routing():
+    record = interval_record(metrics(np.zeros((2, 0)), [1, 1], [0, 1]))
+    assert "seed_subpolicy_usage_by_task_type" not in record
