@@ -32,8 +32,9 @@ def interval_record(metrics: UpdateMetrics,
                     episode_end_names: tuple[str, ...] = ()) -> dict[str, Any]:
     """Aggregate an interval's metrics (host arrays, leaves [seeds, updates, ...]) into one
     record pooled over seeds (episodes, optimizer steps: summed), plus, when there are several
-    seeds, each seed's episode return and routing (its masters' sub-policy shares per task type,
-    which pooling over seeds averages away: seeds whose sub-policies swapped roles cancel).
+    seeds, each seed's episode return and (if the env has task types) its masters' sub-policy
+    shares per task type, which pooling averages away: seeds whose sub-policies swapped roles
+    cancel. A task type that no slot of a seed had in the interval reads all zero.
     The return is that of the episodes that started and ended within the interval
     (`interval_episodes`). `episode_end_names` name the env's episode-end metrics (the last
     axis of `slot_episode_end_sum`)."""
