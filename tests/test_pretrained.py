@@ -25,13 +25,19 @@ def test_pretrained_skills_fit_their_shipped_config(name):
     assert seeds_and_k == {(1, shipped.num_subpolicies)}
 
 
+def meta_test_on_4_tasks(name: str, tmp_path: pathlib.Path) -> dict:
+    """eval.json of `experiments.evaluate` run on a copy of pretrained/NAME (evaluate writes
+    eval.json beside the sub-policies, so the shipped folder stays untouched)."""
+    workdir = tmp_path / name
+    shutil.copytree(PRETRAINED / name, workdir)
+    assert evaluate.main(["--workdir", str(workdir), "--tasks", "4"]) == 0
+    return json.loads((workdir / "eval.json").read_text())
+
+
 @pytest.mark.slow
 def test_a_fresh_master_over_the_pretrained_twowalk_skills_walks_toward_its_hidden_target(
         tmp_path):
-    workdir = tmp_path / "twowalk"
-    shutil.copytree(PRETRAINED / "twowalk", workdir)  # evaluate writes eval.json beside them
-    assert evaluate.main(["--workdir", str(workdir), "--tasks", "4"]) == 0
-    curve = json.loads((workdir / "eval.json").read_text())["mean_return"]
+    curve = meta_test_on_4_tasks("twowalk", tmp_path)["mean_return"]
     assert len(curve) == 20  # W = 20 updates
     # The return sums progress toward the target over dt = 0.05 s: 20 per metre gained, from
     # 5 m away. A master that has not yet chosen the right skill stays near the start.
@@ -41,10 +47,7 @@ def test_a_fresh_master_over_the_pretrained_twowalk_skills_walks_toward_its_hidd
 
 @pytest.mark.slow
 def test_a_fresh_master_over_the_pretrained_walk_crawl_skills_goes_forward(tmp_path):
-    workdir = tmp_path / "walk_crawl"
-    shutil.copytree(PRETRAINED / "walk_crawl", workdir)
-    assert evaluate.main(["--workdir", str(workdir), "--tasks", "4"]) == 0
-    result = json.loads((workdir / "eval.json").read_text())
+    result = meta_test_on_4_tasks("walk_crawl", tmp_path)
     curve, torso_x = result["mean_return"], result["episode_end"]["torso_x"]
     assert len(curve) == 20  # W = 20 updates
     # Measured on 16 tasks (pretrained/walk_crawl/README.md): 1456 at update 1, while fresh
