@@ -2,8 +2,9 @@
 the obstacle course starts from its sub-policies (transfer), and the renders of both robots.
 
 The runs are real CLI subprocesses on the shipped configs, shrunk by overrides (2 slots x 2
-envs, 20-step episodes) so they compile and run in about a minute; the other Brax configs run
-in the slow test. The Humanoid's side view is drawn from a synthetic episode.
+envs, 20-step episodes) so they compile and run in about a minute; the course transfer and the
+other Brax configs are slow tests (test_transfer.py checks the transfer's rules by default, on a
+cheap env). The Humanoid's side view is drawn from a synthetic episode.
 """
 
 import json
@@ -49,6 +50,7 @@ def test_twowalk_runs_from_the_cli_and_logs_the_distance_to_each_target(twowalk_
         assert len(record["distance_to_target_by_task_type"]) == 2
 
 
+@pytest.mark.slow
 def test_obstacle_course_starts_from_twowalk_subpolicies_and_can_keep_them_frozen(
         twowalk_run, tmp_path):
     source, _ = twowalk_run
