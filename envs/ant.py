@@ -124,6 +124,10 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
     def episode_end_metrics(self) -> tuple[str, ...]:
         return ("distance_to_target",)
 
+    @property
+    def position_observation_dims(self) -> tuple[int, ...]:
+        return (0, 1)  # the torso's x, y: the observation starts with q
+
     def sample_task(self, key: jax.Array) -> TwoWalkTask:
         return TwoWalkTask(jax.random.randint(key, (), 0, len(TWOWALK_TARGETS), jnp.int32))
 
@@ -279,6 +283,10 @@ class AntAmongWalls(Environment[AntMazeTask, BraxState]):
     @property
     def action_space(self) -> Box:
         return self._walker.action_space
+
+    @property
+    def position_observation_dims(self) -> tuple[int, ...]:
+        return self._walker.position_observation_dims
 
     @property
     def num_task_types(self) -> int:

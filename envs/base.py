@@ -106,6 +106,13 @@ class Environment(abc.ABC, Generic[TaskT, StateT]):
         ended says more about a walker than its return."""
         return ()
 
+    @property
+    def position_observation_dims(self) -> tuple[int, ...]:
+        """Indices of the observation that hold the body's world position (none: the
+        observation has no such entries), which a run can hide from its sub-policies
+        (`RunConfig.subpolicies_see_position`)."""
+        return ()
+
 
 def episode_end(terminated: jax.Array, time_up: jax.Array,
                 truncates: bool) -> tuple[jax.Array, Info]:
@@ -177,6 +184,10 @@ class Wrapper(Environment[TaskT, Any]):
     @property
     def episode_end_metrics(self) -> tuple[str, ...]:
         return self.env.episode_end_metrics
+
+    @property
+    def position_observation_dims(self) -> tuple[int, ...]:
+        return self.env.position_observation_dims
 
     def sample_task(self, key: jax.Array) -> TaskT:
         return self.env.sample_task(key)

@@ -136,6 +136,10 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     def action_space(self) -> Box:
         return Box(self.physics.sys.act_size(), -1.0, 1.0)
 
+    @property
+    def position_observation_dims(self) -> tuple[int, ...]:
+        return (0,)  # the torso's x
+
     def observation(self, pipeline_state: Any, controls: jax.Array) -> jax.Array:
         """The torso's x and Brax Humanoid's observation of a physics state and the last
         (scaled) controls."""

@@ -37,7 +37,7 @@ from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.normalization import normalize
-from mlsh_jax.rollout import subpolicy_outputs
+from mlsh_jax.rollout import position, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, TrainerState
 
@@ -110,7 +110,7 @@ def _play(spec: MLSHSpec, sample: bool, agent: Agent, key: jax.Array):
         return dist.sample(key) if sample else dist.mode()
 
     def act(carry, step_key):
-        obs, env_state, z, t, alive = carry
+        obs, env_state, z, origin, t, alive = carry
         k_master, k_action, k_env = jax.random.split(step_key, 3)
         if agent.master is None:
             chosen = jnp.int32(0)
@@ -118,16 +118,18 @@ def _play(spec: MLSHSpec, sample: bool, agent: Agent, key: jax.Array):
             normed = normalize(agent.master.obs_stats, obs, cfg.observation_clip,
                                cfg.normalize_observations)
             chosen = choose(spec.master.apply(agent.master.params, normed)[0], k_master)
-        z = jnp.where(t % cfg.macro_duration == 0, chosen, z)
-        dist, _ = subpolicy_outputs(spec, agent.subpolicies, obs, z)
+        decision = t % cfg.macro_duration == 0
+        z = jnp.where(decision, chosen, z)
+        origin = jnp.where(decision, position(spec, obs), origin)
+        dist, _ = subpolicy_outputs(spec, agent.subpolicies, obs, z, origin)
         obs, env_state, reward, done, _ = env.step(k_env, env_state, choose(dist, k_action),
                                                     agent.task)
         record = (env_state.pipeline_state, env_state.pipeline_state.q[:2], z, reward, alive)
-        return (obs, env_state, z, t + 1, alive & ~done), record
+        return (obs, env_state, z, origin, t + 1, alive & ~done), record
 
     reset_key, run_key = jax.random.split(key)
     obs, env_state = env.reset(reset_key, agent.task)
-    start = (obs, env_state, jnp.int32(0), jnp.int32(0), jnp.bool_(True))
+    start = (obs, env_state, jnp.int32(0), position(spec, obs), jnp.int32(0), jnp.bool_(True))
     _, (states, xy, z, reward, alive) = jax.lax.scan(
         act, start, jax.random.split(run_key, env.episode_length))
     return states, jnp.concatenate([env_state.pipeline_state.q[None, :2], xy]), z, reward, alive

@@ -206,6 +206,15 @@ class RunConfig:
     (num_slots / (W+U)) is a multiple of the number of types, else within one, and phi's update
     sees no chance majority of one type. Each slot's task is still uniform over the types.
     Needs an env with discrete task types."""
+    subpolicies_see_relative_position: bool = False
+    """True: the sub-policies see the body's position (the env's `position_observation_dims`)
+    relative to where their macro-action began; the masters still see it in world
+    coordinates. A skill then is a way of moving from wherever it is chosen, not a walk to
+    the place where it was trained: Twowalk's skills, trained on world positions, walk to
+    (5, 0) and (0, 5) and stop there, of no use toward a goal elsewhere (docs/results.md).
+    A flat baseline's policy is a sub-policy too: it sees its position relative to where it
+    stood N steps ago at most (at the last macro boundary). Needs an env whose observation
+    holds a position."""
     normalize_observations: bool = True
     """Running mean/std observation normalisation (per slot for masters, shared for subs)."""
     observation_clip: float = 5.0
@@ -275,6 +284,12 @@ class RunConfig:
         _require(not self.balance_task_types or env.num_task_types > 1,
                  "balance_task_types", self.balance_task_types,
                  f"env {self.env!r} has no discrete task types to balance")
+        _require(isinstance(self.subpolicies_see_relative_position, bool),
+                 "subpolicies_see_relative_position", self.subpolicies_see_relative_position,
+                 "must be true or false")
+        _require(not self.subpolicies_see_relative_position or env.position_observation_dims,
+                 "subpolicies_see_relative_position", self.subpolicies_see_relative_position,
+                 f"env {self.env!r} observes no position")
         _require(isinstance(self.normalize_observations, bool), "normalize_observations",
                  self.normalize_observations, "must be true or false")
         _require_positive_float("observation_clip", self.observation_clip)

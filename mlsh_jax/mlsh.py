@@ -18,7 +18,7 @@ from mlsh_jax.gae import compact_macros, macro_advantages, step_advantages
 from mlsh_jax.grouped import grouped_apply
 from mlsh_jax.normalization import normalize, update_stats
 from mlsh_jax.ppo import Batch, PPOMetrics, grouped_ppo_update, sparse_ppo_update, zero_metrics
-from mlsh_jax.rollout import Trajectory, rollout
+from mlsh_jax.rollout import Trajectory, rollout, subpolicy_observation
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, SlotState, TrainerState, fresh_masters, reset_envs, \
     sample_tasks, select_slots
@@ -132,7 +132,7 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
         take(traj.reward), take(traj.value), take(traj.done), take(traj.truncated),
         take(traj.final_value), traj.last_value[joint_index], cfg.sub_ppo.gamma,
         cfg.sub_ppo.gae_lambda)
-    raw_obs = take(traj.obs)
+    raw_obs = subpolicy_observation(spec, take(traj.obs), take(traj.macro_origin))
     normed = normalize(subpolicies.obs_stats, raw_obs, cfg.observation_clip,
                        cfg.normalize_observations)
     flat = lambda x: x.reshape((-1,) + x.shape[3:])

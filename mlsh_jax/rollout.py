@@ -2,6 +2,8 @@
 
 The master decides at the rollout's first step, at every episode start, and when the running
 macro-action has lasted N steps; episodes may end at any step, cutting the macro-action short.
+Where the sub-policies see positions relative to their macro-action's start, that start's
+position is carried and recorded.
 Where the env can truncate episodes, the master's and the active sub-policy's values at each
 ended episode's final observation are recorded for bootstrapping.
 """
@@ -24,6 +26,7 @@ class Trajectory:
     """Time-major [D, S, E, ...] record of a rollout plus its bootstrap values."""
 
     obs: jax.Array
+    macro_origin: jax.Array      # [..., P] position where the running macro-action began
     decision: jax.Array          # the master chose a sub-policy at this step
     subpolicy: jax.Array         # z in use at this step
     master_log_prob: jax.Array   # log-prob of z under the epsilon-mixed master (decision steps)
@@ -65,11 +68,29 @@ def master_outputs(spec: MLSHSpec, masters: Learner, obs: jax.Array):
     return jax.vmap(one_slot)(masters, obs)
 
 
-def subpolicy_outputs(spec: MLSHSpec, subpolicies: Learner, obs: jax.Array, z: jax.Array):
+def position(spec: MLSHSpec, obs: jax.Array) -> jax.Array:
+    """[..., P] the position entries of observations that sub-policies see relative to their
+    macro-action's start (P = 0 where they see the whole observation as it is)."""
+    if not spec.config.subpolicies_see_relative_position:
+        return obs[..., :0]
+    return obs[..., jnp.asarray(spec.env.position_observation_dims)]
+
+
+def subpolicy_observation(spec: MLSHSpec, obs: jax.Array, macro_origin: jax.Array) -> jax.Array:
+    """What the sub-policies see of observations [..., size] (`position`'s entries minus the
+    macro-action's starting position [..., P])."""
+    if not spec.config.subpolicies_see_relative_position:
+        return obs
+    return obs.at[..., jnp.asarray(spec.env.position_observation_dims)].add(-macro_origin)
+
+
+def subpolicy_outputs(spec: MLSHSpec, subpolicies: Learner, obs: jax.Array, z: jax.Array,
+                      macro_origin: jax.Array):
     """Distribution and value (in return units) of the active sub-policy z for each
-    observation."""
+    observation, its macro-action begun at `macro_origin` (`position` there)."""
     cfg = spec.config
-    normed = normalize(subpolicies.obs_stats, obs, cfg.observation_clip, cfg.normalize_observations)
+    normed = normalize(subpolicies.obs_stats, subpolicy_observation(spec, obs, macro_origin),
+                       cfg.observation_clip, cfg.normalize_observations)
     dists, values = apply_stacked(spec.subpolicy, subpolicies.params, normed)
     values = jax.vmap(scale_value)(subpolicies.return_stats, values)
     return select_subpolicy((dists, values), z)
@@ -96,14 +117,14 @@ def episode_end_values(spec: MLSHSpec, info, done: jax.Array) -> jax.Array:
 
 
 def final_values(spec: MLSHSpec, masters: Learner, subpolicies: Learner, final_obs: jax.Array,
-                 z: jax.Array) -> dict[str, jax.Array]:
+                 z: jax.Array, macro_origin: jax.Array) -> dict[str, jax.Array]:
     """Master and active sub-policy values at the observations an episode may have ended on;
     zeros, at no cost, for envs that never truncate (nothing bootstraps from them)."""
     if not spec.env.truncates:
         zeros = jnp.zeros(z.shape, jnp.float32)
         return dict(final_value=zeros, final_master_value=zeros)
     _, master_value = master_outputs(spec, masters, final_obs)
-    _, value = subpolicy_outputs(spec, subpolicies, final_obs, z)
+    _, value = subpolicy_outputs(spec, subpolicies, final_obs, z, macro_origin)
     return dict(final_value=value, final_master_value=master_value)
 
 
@@ -112,6 +133,7 @@ class _Carry:
     env_state: object
     obs: jax.Array
     subpolicy: jax.Array
+    macro_origin: jax.Array  # [S, E, P] `position` where the running macro-action began
     macro_age: jax.Array     # steps the running macro-action has lasted
     must_decide: jax.Array   # rollout start or episode start
 
@@ -126,29 +148,33 @@ def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Arr
         master_dist, master_value = master_outputs(spec, slots.master, carry.obs)
         decision = carry.must_decide | (carry.macro_age >= cfg.macro_duration)
         z = jnp.where(decision, master_dist.sample(k_master), carry.subpolicy)
-        dist, value = subpolicy_outputs(spec, subpolicies, carry.obs, z)
+        origin = jnp.where(decision[..., None], position(spec, carry.obs), carry.macro_origin)
+        dist, value = subpolicy_outputs(spec, subpolicies, carry.obs, z, origin)
         action = dist.sample(k_action)
         obs, env_state, reward, done, info = step_envs(
             spec, k_env, carry.env_state, env_action(spec, action), slots.task)
-        record = dict(obs=carry.obs, decision=decision, subpolicy=z,
+        record = dict(obs=carry.obs, macro_origin=origin, decision=decision, subpolicy=z,
                       master_log_prob=master_dist.log_prob(z), master_value=master_value,
                       action=action, log_prob=dist.log_prob(action), value=value,
                       reward=reward, done=done, truncated=done & info["truncated"],
-                      **final_values(spec, slots.master, subpolicies, info["final_obs"], z),
+                      **final_values(spec, slots.master, subpolicies, info["final_obs"], z,
+                                     origin),
                       episode_return=info["episode_return"],
                       episode_length=info["episode_length"],
                       episode_end=episode_end_values(spec, info, done))
-        next_carry = _Carry(env_state=env_state, obs=obs, subpolicy=z,
+        next_carry = _Carry(env_state=env_state, obs=obs, subpolicy=z, macro_origin=origin,
                             macro_age=jnp.where(decision, 1, carry.macro_age + 1),
                             must_decide=done)
         return next_carry, record
 
     start = _Carry(env_state=slots.env_state, obs=slots.obs,
                    subpolicy=jnp.zeros(batch_shape, jnp.int32),
+                   macro_origin=jnp.zeros_like(position(spec, slots.obs)),
                    macro_age=jnp.zeros(batch_shape, jnp.int32),
                    must_decide=jnp.ones(batch_shape, bool))
     end, records = jax.lax.scan(step, start, jax.random.split(key, cfg.rollout_steps))
     _, last_master_value = master_outputs(spec, slots.master, end.obs)
-    _, last_value = subpolicy_outputs(spec, subpolicies, end.obs, end.subpolicy)
+    _, last_value = subpolicy_outputs(spec, subpolicies, end.obs, end.subpolicy,
+                                      end.macro_origin)
     trajectory = Trajectory(**records, last_master_value=last_master_value, last_value=last_value)
     return slots.replace(env_state=end.env_state, obs=end.obs), trajectory

@@ -143,6 +143,8 @@ def test_twowalk_observation_is_identical_for_both_targets(twowalk, twowalk_runs
     chex.assert_trees_all_equal((obs_a, state_a), (obs_b, state_b))
     assert not np.allclose(reward_a, reward_b)  # only the reward tells the targets apart
     np.testing.assert_array_equal(obs_a[:, :15], state_a.pipeline_state.q)
+    dims = list(twowalk.position_observation_dims)
+    np.testing.assert_array_equal(obs_a[:, dims], state_a.pipeline_state.q[:, :2])  # torso x, y
 
 
 def test_twowalk_step_reward_is_progress_toward_the_target_minus_control_cost(
@@ -212,6 +214,7 @@ def test_walk_crawl_observation_is_identical_for_walk_and_crawl(walk_crawl, walk
     chex.assert_trees_all_equal(first_w, first_c)
     chex.assert_trees_all_equal((obs_w, state_w), (obs_c, state_c))
     np.testing.assert_array_equal(obs_w[:, 0], state_w.pipeline_state.q[:, 0])  # torso x
+    assert walk_crawl.position_observation_dims == (0,)
     # Standing at the start, the crawler's head is above the ceiling: the full alive bonus goes.
     np.testing.assert_allclose(reward_w - reward_c, walk_crawl.healthy_reward, rtol=1e-5)
 
@@ -417,6 +420,7 @@ def maze_runs(ant_maze):
 def test_ant_maze_layouts_are_hidden_tasks_with_their_own_goals(ant_maze, maze_runs):
     assert envs.make("ant_maze", backend=FAST_BACKEND).num_task_types == len(MAZE_LAYOUTS) >= 3
     assert ant_maze.observation_size == 29
+    assert ant_maze.position_observation_dims == (0, 1)  # twowalk's observation: q first
     first = [obs for obs, _ in maze_runs]
     for obs in first[1:]:
         chex.assert_trees_all_equal(obs, first[0])

@@ -12,7 +12,7 @@ import pytest
 from envs import point_geometry as geo
 from envs.base import wrap_for_training
 from envs.moving_bandits import MovingBandits
-from mlsh_jax.config import ConfigError, PPOConfig, RunConfig
+from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.distributions import epsilon_mixture
 from mlsh_jax.mlsh import mlsh_update, update_subpolicies
 from mlsh_jax.ppo import Batch, make_optimizer, ppo_update
@@ -109,7 +109,8 @@ def test_rollout_records_values_at_the_final_observation_of_truncated_episodes(s
     obs = traj.obs[19]
     moved = jax.vmap(jax.vmap(geo.move))(obs[..., :2] * 400.0, traj.action[19])
     final_obs = jnp.concatenate([moved / 400.0, obs[..., 2:]], axis=-1)
-    _, expected = subpolicy_outputs(truncating, state.subpolicies, final_obs, traj.subpolicy[19])
+    _, expected = subpolicy_outputs(truncating, state.subpolicies, final_obs, traj.subpolicy[19],
+                                    traj.macro_origin[19])
     np.testing.assert_allclose(traj.final_value[19], expected, rtol=1e-5, atol=1e-6)
     _, expected_master = master_outputs(truncating, slots.master, final_obs)
     np.testing.assert_allclose(traj.final_master_value[19], expected_master, rtol=1e-5,
@@ -282,3 +283,59 @@ def test_balance_task_types_needs_an_env_with_task_types():
     with pytest.raises(ConfigError, match="balance_task_types=True.*'four_rooms' has no "
                                           "discrete task types"):
         RunConfig(env="four_rooms", balance_task_types=True)
+
+
+
+RELATIVE = RunConfig(env="twowalk", backend="spring", episode_length=10, num_slots=2,
+                     envs_per_slot=2, rollout_steps=10, macro_duration=4, warmup_updates=0,
+                     joint_updates=1, stagger=False, num_subpolicies=2,
+                     subpolicies_see_relative_position=True,
+                     network=NetworkConfig(hidden_sizes=(16,)),
+                     sub_ppo=PPOConfig(epochs=1, num_minibatches=2))
+
+
+@pytest.fixture(scope="module")
+def relative_rollout():
+    spec = MLSHSpec.build(RELATIVE)
+    state = init_state(spec, jax.random.PRNGKey(0))
+    return spec, state, jax.jit(lambda s: rollout(spec, s.slots, s.subpolicies, s.key))(state)[1]
+
+
+def test_a_macro_action_starts_where_the_master_chose_it(relative_rollout):
+    _, _, traj = relative_rollout
+    decision, origin, xy = (np.asarray(x) for x in (traj.decision, traj.macro_origin,
+                                                    traj.obs[..., :2]))
+    assert decision[[0, 4, 8]].all() and not decision[[1, 2, 3, 5, 6, 7, 9]].any()
+    for t in range(RELATIVE.rollout_steps):
+        np.testing.assert_array_equal(origin[t], xy[t - t % RELATIVE.macro_duration])
+    assert np.abs(xy[3] - xy[0]).max() > 0.0  # the Ant moved within the macro-action
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_subpolicies_act_and_learn_alike_wherever_they_are_only_if_positions_are_relative(
+        relative_rollout, relative):
+    spec, state, traj = relative_rollout
+    spec = dataclasses.replace(spec, config=dataclasses.replace(
+        spec.config, subpolicies_see_relative_position=relative))
+    if not relative:
+        traj = traj.replace(macro_origin=traj.macro_origin[..., :0])
+    shift = jnp.asarray([3.0, -2.0])  # the same episodes, 3 m east and 2 m south
+    elsewhere = traj.replace(obs=traj.obs.at[..., :2].add(shift),
+                             macro_origin=traj.macro_origin + shift[:traj.macro_origin.shape[-1]])
+    act = lambda t: subpolicy_outputs(spec, state.subpolicies, t.obs, t.subpolicy,
+                                      t.macro_origin)
+    update = jax.jit(lambda t: update_subpolicies(
+        spec, state.subpolicies, jnp.zeros((RELATIVE.num_slots,), jnp.int32), t,
+        jax.random.PRNGKey(1))[0].params)
+    for here, there in ((act(traj), act(elsewhere)), (update(traj), update(elsewhere))):
+        same = jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.allclose(a, b, atol=1e-5)),
+                                            here, there))
+        assert all(same) if relative else not all(same)
+    masters = [master_outputs(spec, state.slots.master, t.obs[0])[1] for t in (traj, elsewhere)]
+    assert bool(jnp.all(masters[0] != masters[1]))  # the masters see the world position
+
+
+def test_relative_positions_need_an_env_that_observes_a_position():
+    with pytest.raises(ConfigError, match="subpolicies_see_relative_position=True.*"
+                                          "'four_rooms' observes no position"):
+        RunConfig(env="four_rooms", subpolicies_see_relative_position=True)

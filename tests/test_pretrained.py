@@ -15,10 +15,11 @@ from experiments.config_cli import load_config_file
 PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "pretrained"
 
 
-@pytest.mark.parametrize("name", ["twowalk", "walk_crawl"])
-def test_pretrained_skills_fit_their_shipped_config(name):
+@pytest.mark.parametrize("name, config_name", [
+    ("twowalk", "twowalk"), ("twowalk_1200", "twowalk"), ("walk_crawl", "walk_crawl")])
+def test_pretrained_skills_fit_their_shipped_config(name, config_name):
     config, subpolicies = evaluate.load_run(PRETRAINED / name)
-    shipped = load_config_file(name)
+    shipped = load_config_file(config_name)
     assert (config.env, config.num_subpolicies, config.network) == (
         shipped.env, shipped.num_subpolicies, shipped.network)
     seeds_and_k = {leaf.shape[:2] for leaf in jax.tree.leaves(subpolicies.params)}
@@ -35,9 +36,10 @@ def meta_test_on_4_tasks(name: str, tmp_path: pathlib.Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["twowalk", "twowalk_1200"])
 def test_a_fresh_master_over_the_pretrained_twowalk_skills_walks_toward_its_hidden_target(
-        tmp_path):
-    curve = meta_test_on_4_tasks("twowalk", tmp_path)["mean_return"]
+        name, tmp_path):
+    curve = meta_test_on_4_tasks(name, tmp_path)["mean_return"]
     assert len(curve) == 20  # W = 20 updates
     # The return sums progress toward the target over dt = 0.05 s: 20 per metre gained, from
     # 5 m away. A master that has not yet chosen the right skill stays near the start.

@@ -1,0 +1,175 @@
+"""What a run's Ant sub-policies do on their own, and what fixed sequences of them reach on the
+obstacle course: what a master over these skills could achieve, measured without training one.
+
+    python -m experiments.skill_walks --workdir DIR [--episodes 8] [--seed 0]
+        [--relative-position true|false] [--course]
+
+Walks (default): each sub-policy alone, chosen at every macro-action, for one Twowalk episode
+(open floor, 1000 steps) from Brax Ant's standing pose placed at each of STARTS; prints the
+torso's mean displacement (± SE over episodes). A skill that walks the same way from every
+start is a direction; one that ends at the same place from every start is a walk to a place.
+
+Course (`--course`): on `ant_obstacle_course` (2000 steps, both layouts), for every ordered pair
+of sub-policies (a, b) and every 0 < m < M (M macro-actions per episode), a runs the first m
+macro-actions and b the rest; prints the
+steps in the goal region per episode (the course's return), the share of episodes that enter
+it and the closest approach to the goal. The best schedule bounds what an open-loop master
+gets from these skills.
+
+Actions are sampled, as in training. The sub-policies see positions as the run's config says
+(`subpolicies_see_relative_position`) unless `--relative-position` overrides it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import itertools
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from envs.ant import AntAmongWalls
+from envs.brax_physics import BraxState
+from experiments.config_cli import error_exit
+from experiments.evaluate import int_at_least, load_run
+from mlsh_jax.checkpoint import CheckpointError
+from mlsh_jax.compile_cache import enable_compile_cache
+from mlsh_jax.config import ConfigError, RunConfig
+from mlsh_jax.rollout import position, subpolicy_outputs
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import Learner
+
+STARTS = ((0.0, 0.0), (0.0, 5.0), (5.0, 0.0), (2.5, 2.5), (-3.0, 0.0), (0.0, -3.0))
+"""Torso xy (m) the walks start from: Twowalk's start, its two targets, between them, and
+behind the start on either axis."""
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _episodes(spec: MLSHSpec, subpolicies: Learner, task, schedules: jax.Array,
+              starts: jax.Array, keys: jax.Array):
+    """[schedules, starts, episodes] (torso displacement, summed reward, closest distance to the
+    env's first episode-end metric's point) of episodes in which schedule[m] runs the m-th
+    macro-action, from a standing start moved by `starts`."""
+    env, duration = spec.config.make_env(), spec.config.macro_duration  # no auto-reset
+    metric = env.episode_end_metrics[0]
+
+    def episode(schedule, start, key):
+        reset_key, step_keys = jax.random.split(key)
+        obs, state = env.reset(reset_key, task)
+        physics_state = state.pipeline_state
+        physics = env.layout_physics(task) if isinstance(env, AntAmongWalls) else env.physics
+        physics_state = physics.pipeline_init(physics_state.q.at[:2].add(start), physics_state.qd)
+        state = BraxState(physics_state, jnp.int32(0))
+        obs = obs.at[jnp.asarray(env.position_observation_dims)].add(start)  # the torso's x, y
+
+        def act(carry, step_key):
+            obs, state, origin, alive, reward_sum, closest, last = carry
+            action_key, env_key = jax.random.split(step_key)
+            decision = state.t % duration == 0
+            z = schedule[jnp.minimum(state.t // duration, len(schedule) - 1)]
+            origin = jnp.where(decision, position(spec, obs), origin)
+            dist, _ = subpolicy_outputs(spec, subpolicies, obs, z, origin)
+            obs, state, reward, done, info = env.step(env_key, state, dist.sample(action_key),
+                                                      task)
+            reward_sum += jnp.where(alive, reward, 0.0)
+            closest = jnp.where(alive, jnp.minimum(closest, info[metric]), closest)
+            last = jnp.where(alive, state.pipeline_state.q[:2], last)
+            return (obs, state, origin, alive & ~done, reward_sum, closest, last), None
+
+        start_carry = (obs, state, position(spec, obs), jnp.bool_(True), jnp.float32(0.0),
+                       jnp.float32(jnp.inf), physics_state.q[:2])
+        carry, _ = jax.lax.scan(act, start_carry, jax.random.split(step_keys, env.episode_length))
+        *_, reward_sum, closest, last = carry
+        return last - physics_state.q[:2], reward_sum, closest
+
+    per_key = jax.vmap(episode, in_axes=(None, None, 0))
+    return jax.vmap(jax.vmap(per_key, in_axes=(None, 0, None)), in_axes=(0, None, None))(
+        schedules, starts, keys)
+
+
+def walks(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
+    spec = MLSHSpec.build(dataclasses.replace(config, env="twowalk", episode_length=0))
+    task = spec.env.sample_task(jax.random.PRNGKey(0))  # the reward is not reported
+    schedules = jnp.arange(config.num_subpolicies)[:, None]
+    moved, _, _ = jax.device_get(_episodes(spec, subpolicies, task, schedules,
+                                           jnp.asarray(STARTS), keys))
+    print(f"{len(keys)} episodes of {spec.env.episode_length} steps per skill and start; "
+          f"torso displacement (m) ± SE over episodes")
+    for k, (i, start) in itertools.product(range(config.num_subpolicies), enumerate(STARTS)):
+        mean, se = moved[k, i].mean(0), moved[k, i].std(0) / np.sqrt(len(keys))
+        print(f"  sub-policy {k} from ({start[0]:4.1f}, {start[1]:4.1f}): "
+              f"x {mean[0]:+6.2f} ± {se[0]:.2f}, y {mean[1]:+6.2f} ± {se[1]:.2f}")
+
+
+def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
+    spec = MLSHSpec.build(dataclasses.replace(config, env="ant_obstacle_course",
+                                              episode_length=0))
+    macros = -(-spec.env.episode_length // config.macro_duration)
+    pairs = list(itertools.permutations(range(config.num_subpolicies), 2))
+    schedules = jnp.asarray([[a] * m + [b] * (macros - m) for a, b in pairs
+                             for m in range(1, macros)])
+    print(f"{len(keys)} episodes of {spec.env.episode_length} steps per layout and schedule "
+          f"'a for m macro-actions of {config.macro_duration} steps, then b'")
+    for layout in range(spec.env.num_task_types):
+        task = spec.env.sample_task_of_type(jax.random.PRNGKey(0), jnp.int32(layout))
+        _, in_region, closest = jax.device_get(_episodes(
+            spec, subpolicies, task, schedules, jnp.zeros((1, 2)), keys))
+        for row, ((a, b), m) in enumerate(itertools.product(pairs, range(1, macros))):
+            steps, nearest = in_region[row, 0], closest[row, 0]
+            print(f"  layout {layout}: {a} for {m}, then {b}: {steps.mean():6.1f} steps in "
+                  f"the goal region, {np.mean(steps > 0):.2f} of episodes enter it, closest "
+                  f"{nearest.mean():.2f} m")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m experiments.skill_walks",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=pathlib.Path, required=True,
+                        help="a run or a pretrained/ folder (config.json, subpolicies.msgpack) "
+                             "on an Ant task")
+    parser.add_argument("--course", action="store_true",
+                        help="open-loop schedules on the obstacle course instead of walks")
+    parser.add_argument("--episodes", type=int_at_least(1), default=8,
+                        help="sampled episodes per start or schedule (default 8)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
+                        help="key of the episodes' start noise and samples")
+    parser.add_argument("--seed-index", type=int_at_least(0), default=0,
+                        help="which seed of a multi-seed run (default 0)")
+    parser.add_argument("--relative-position", choices=("true", "false"),
+                        help="override the run's subpolicies_see_relative_position")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    enable_compile_cache()
+    try:
+        config, subpolicies = load_run(args.workdir)
+        if args.relative_position is not None:
+            config = dataclasses.replace(
+                config, subpolicies_see_relative_position=args.relative_position == "true")
+    except (ConfigError, CheckpointError) as error:
+        return error_exit(error)
+    if config.env not in ("twowalk", "ant_maze", "ant_obstacle_course") or subpolicies is None:
+        return error_exit(f"{args.workdir}: env={config.env!r}, algorithm={config.algorithm!r}; "
+                          f"skill_walks needs the sub-policies of a run on an Ant task "
+                          f"(twowalk, ant_maze, ant_obstacle_course)")
+    seeds = jax.tree.leaves(subpolicies.params)[0].shape[0]
+    if args.seed_index >= seeds:
+        return error_exit(f"--seed-index {args.seed_index}: the run has seeds 0..{seeds - 1}")
+    one_seed = jax.tree.map(lambda x: x[args.seed_index], subpolicies)
+    keys = jax.random.split(jax.random.PRNGKey(args.seed), args.episodes)
+    seen = ("relative to their macro-action's start"
+            if config.subpolicies_see_relative_position else "in world coordinates")
+    print(f"{args.workdir}: K={config.num_subpolicies}, sub-policies see positions {seen}")
+    (course if args.course else walks)(config, one_seed, keys)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
