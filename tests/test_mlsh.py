@@ -311,6 +311,7 @@ def test_a_macro_action_starts_where_the_master_chose_it(relative_rollout):
     assert np.abs(xy[3] - xy[0]).max() > 0.0  # the Ant moved within the macro-action
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("relative", [True, False])
 def test_subpolicies_act_and_learn_alike_wherever_they_are_only_if_positions_are_relative(
         relative_rollout, relative):

@@ -8,6 +8,9 @@ Meant to start from sub-policies trained elsewhere, e.g. Twowalk's:
 (K=2 Twowalk skills fill sub-policies 0 and 1, the third starts random). As configured, masters
 and sub-policies keep learning (W=20, U=40); `--config.joint_updates=0
 --config.warmup_updates=60` freezes the transferred sub-policies so only the masters learn.
+Twowalk's skills, trained seeing world positions, are walks to Twowalk's targets;
+`--config.subpolicies_see_relative_position=true` shows them positions relative to their
+macro-action's start, with which they walk one way from anywhere (docs/results.md).
 Without a source the run learns from scratch, which the sparse reward makes hopeless (the paper:
 PPO 0, MLSH transfer 193). Twowalk's settings (twowalk.py) with the paper's K=3 for the course
 (DESIGN.md) and its 2000-step episode, collected whole each update by 4 slots x 8 envs.
