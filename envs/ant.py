@@ -288,6 +288,10 @@ class AntAmongWalls(Environment[AntMazeTask, BraxState]):
     def position_observation_dims(self) -> tuple[int, ...]:
         return self._walker.position_observation_dims
 
+    def observation(self, pipeline_state: Any) -> jax.Array:
+        """Twowalk's observation of a physics state."""
+        return self._walker.observation(pipeline_state)
+
     @property
     def num_task_types(self) -> int:
         return len(self.layouts)
@@ -332,7 +336,7 @@ class AntAmongWalls(Environment[AntMazeTask, BraxState]):
 
     def reset(self, key: jax.Array, task: AntMazeTask) -> tuple[jax.Array, BraxState]:
         pipeline_state = noisy_start(self.layout_physics(task), key, TwoWalk.reset_noise_scale)
-        return self._walker.observation(pipeline_state), BraxState(pipeline_state, jnp.int32(0))
+        return self.observation(pipeline_state), BraxState(pipeline_state, jnp.int32(0))
 
     def step(
         self, key: jax.Array, state: BraxState, action: jax.Array, task: AntMazeTask
@@ -344,7 +348,7 @@ class AntAmongWalls(Environment[AntMazeTask, BraxState]):
         state = BraxState(pipeline_state, state.t + 1)
         done, ends = episode_end(self._walker.fallen(pipeline_state.q),
                                  state.t >= self.episode_length, self.truncates)
-        return self._walker.observation(pipeline_state), state, reward, done, {**info, **ends}
+        return self.observation(pipeline_state), state, reward, done, {**info, **ends}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,9 +108,9 @@ class Environment(abc.ABC, Generic[TaskT, StateT]):
 
     @property
     def position_observation_dims(self) -> tuple[int, ...]:
-        """Indices of the observation that hold the body's world position (none: the
-        observation has no such entries), which a run can hide from its sub-policies
-        (`RunConfig.subpolicies_see_position`)."""
+        """Indices of the observation that hold the body's world position (none: the env
+        declares no such entries), which a run can show its sub-policies relative to their
+        macro-action's start (`RunConfig.subpolicies_see_relative_position`)."""
         return ()
 
 

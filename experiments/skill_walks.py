@@ -1,20 +1,21 @@
 """What a run's Ant sub-policies do on their own, and what fixed sequences of them reach on the
-obstacle course: what a master over these skills could achieve, measured without training one.
+obstacle course: a look at what a master over these skills can do, without training one.
 
     python -m experiments.skill_walks --workdir DIR [--episodes 8] [--seed 0]
         [--relative-position true|false] [--course]
 
 Walks (default): each sub-policy alone, chosen at every macro-action, for one Twowalk episode
 (open floor, 1000 steps) from Brax Ant's standing pose placed at each of STARTS; prints the
-torso's mean displacement (± SE over episodes). A skill that walks the same way from every
-start is a direction; one that ends at the same place from every start is a walk to a place.
+torso's mean displacement (± SE over episodes) and the share of episodes that fell. A skill
+that walks the same way from every start is a direction; one that ends at the same place from
+every start is a walk to a place.
 
 Course (`--course`): on `ant_obstacle_course` (2000 steps, both layouts), for every ordered pair
 of sub-policies (a, b) and every 0 < m < M (M macro-actions per episode), a runs the first m
-macro-actions and b the rest; prints the
-steps in the goal region per episode (the course's return), the share of episodes that enter
-it and the closest approach to the goal. The best schedule bounds what an open-loop master
-gets from these skills.
+macro-actions and b the rest; prints the steps in the goal region per episode (the course's
+return), the share of episodes that enter it and the closest approach to the goal. These
+two-segment schedules are what a master that picks a first leg and a moment to turn does; one
+that switches more often, or reacts to where the Ant is, may do better.
 
 Actions are sampled, as in training. The sub-policies see positions as the run's config says
 (`subpolicies_see_relative_position`) unless `--relative-position` overrides it.
@@ -29,6 +30,7 @@ import itertools
 import pathlib
 import sys
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,43 +51,56 @@ STARTS = ((0.0, 0.0), (0.0, 5.0), (5.0, 0.0), (2.5, 2.5), (-3.0, 0.0), (0.0, -3.
 behind the start on either axis."""
 
 
+@flax.struct.dataclass
+class _Walk:
+    """One episode in progress."""
+
+    obs: jax.Array
+    state: BraxState
+    origin: jax.Array       # `position` where the running macro-action began
+    alive: jax.Array        # the episode has not ended
+    reward_sum: jax.Array
+    closest: jax.Array      # least value so far of the env's first episode-end metric
+    xy: jax.Array           # torso xy after the episode's last step so far
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _episodes(spec: MLSHSpec, subpolicies: Learner, task, schedules: jax.Array,
               starts: jax.Array, keys: jax.Array):
-    """[schedules, starts, episodes] (torso displacement, summed reward, closest distance to the
-    env's first episode-end metric's point) of episodes in which schedule[m] runs the m-th
-    macro-action, from a standing start moved by `starts`."""
+    """[schedules, starts, episodes] (torso displacement, steps alive, summed reward, closest
+    value of the env's first episode-end metric) of episodes in which schedule[m] runs the
+    m-th macro-action, from a standing start moved by `starts`."""
     env, duration = spec.config.make_env(), spec.config.macro_duration  # no auto-reset
     metric = env.episode_end_metrics[0]
 
     def episode(schedule, start, key):
         reset_key, step_keys = jax.random.split(key)
-        obs, state = env.reset(reset_key, task)
-        physics_state = state.pipeline_state
+        _, state = env.reset(reset_key, task)
         physics = env.layout_physics(task) if isinstance(env, AntAmongWalls) else env.physics
-        physics_state = physics.pipeline_init(physics_state.q.at[:2].add(start), physics_state.qd)
-        state = BraxState(physics_state, jnp.int32(0))
-        obs = obs.at[jnp.asarray(env.position_observation_dims)].add(start)  # the torso's x, y
+        moved = physics.pipeline_init(state.pipeline_state.q.at[:2].add(start),
+                                      state.pipeline_state.qd)
+        obs = env.observation(moved)
 
-        def act(carry, step_key):
-            obs, state, origin, alive, reward_sum, closest, last = carry
+        def act(walk: _Walk, step_key):
             action_key, env_key = jax.random.split(step_key)
-            decision = state.t % duration == 0
-            z = schedule[jnp.minimum(state.t // duration, len(schedule) - 1)]
-            origin = jnp.where(decision, position(spec, obs), origin)
-            dist, _ = subpolicy_outputs(spec, subpolicies, obs, z, origin)
-            obs, state, reward, done, info = env.step(env_key, state, dist.sample(action_key),
-                                                      task)
-            reward_sum += jnp.where(alive, reward, 0.0)
-            closest = jnp.where(alive, jnp.minimum(closest, info[metric]), closest)
-            last = jnp.where(alive, state.pipeline_state.q[:2], last)
-            return (obs, state, origin, alive & ~done, reward_sum, closest, last), None
+            t = walk.state.t
+            z = schedule[jnp.minimum(t // duration, len(schedule) - 1)]
+            origin = jnp.where(t % duration == 0, position(spec, walk.obs), walk.origin)
+            dist, _ = subpolicy_outputs(spec, subpolicies, walk.obs, z, origin)
+            obs, state, reward, done, info = env.step(env_key, walk.state,
+                                                      dist.sample(action_key), task)
+            alive = walk.alive
+            return _Walk(
+                obs=obs, state=state, origin=origin, alive=alive & ~done,
+                reward_sum=walk.reward_sum + jnp.where(alive, reward, 0.0),
+                closest=jnp.where(alive, jnp.minimum(walk.closest, info[metric]), walk.closest),
+                xy=jnp.where(alive, state.pipeline_state.q[:2], walk.xy)), alive
 
-        start_carry = (obs, state, position(spec, obs), jnp.bool_(True), jnp.float32(0.0),
-                       jnp.float32(jnp.inf), physics_state.q[:2])
-        carry, _ = jax.lax.scan(act, start_carry, jax.random.split(step_keys, env.episode_length))
-        *_, reward_sum, closest, last = carry
-        return last - physics_state.q[:2], reward_sum, closest
+        first = _Walk(obs=obs, state=BraxState(moved, jnp.int32(0)), origin=position(spec, obs),
+                      alive=jnp.bool_(True), reward_sum=jnp.float32(0.0),
+                      closest=jnp.float32(jnp.inf), xy=moved.q[:2])
+        last, alive = jax.lax.scan(act, first, jax.random.split(step_keys, env.episode_length))
+        return last.xy - moved.q[:2], alive.sum(), last.reward_sum, last.closest
 
     per_key = jax.vmap(episode, in_axes=(None, None, 0))
     return jax.vmap(jax.vmap(per_key, in_axes=(None, 0, None)), in_axes=(0, None, None))(
@@ -96,14 +111,16 @@ def walks(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
     spec = MLSHSpec.build(dataclasses.replace(config, env="twowalk", episode_length=0))
     task = spec.env.sample_task(jax.random.PRNGKey(0))  # the reward is not reported
     schedules = jnp.arange(config.num_subpolicies)[:, None]
-    moved, _, _ = jax.device_get(_episodes(spec, subpolicies, task, schedules,
-                                           jnp.asarray(STARTS), keys))
-    print(f"{len(keys)} episodes of {spec.env.episode_length} steps per skill and start; "
-          f"torso displacement (m) ± SE over episodes")
+    moved, steps, _, _ = jax.device_get(_episodes(spec, subpolicies, task, schedules,
+                                                  jnp.asarray(STARTS), keys))
+    length = spec.env.episode_length
+    print(f"{len(keys)} episodes of up to {length} steps per skill and start; torso "
+          f"displacement (m) ± SE over episodes; episodes that fell before the time limit")
     for k, (i, start) in itertools.product(range(config.num_subpolicies), enumerate(STARTS)):
         mean, se = moved[k, i].mean(0), moved[k, i].std(0) / np.sqrt(len(keys))
         print(f"  sub-policy {k} from ({start[0]:4.1f}, {start[1]:4.1f}): "
-              f"x {mean[0]:+6.2f} ± {se[0]:.2f}, y {mean[1]:+6.2f} ± {se[1]:.2f}")
+              f"x {mean[0]:+6.2f} ± {se[0]:.2f}, y {mean[1]:+6.2f} ± {se[1]:.2f}; "
+              f"fell {np.mean(steps[k, i] < length):.2f}")
 
 
 def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
@@ -117,7 +134,7 @@ def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
           f"'a for m macro-actions of {config.macro_duration} steps, then b'")
     for layout in range(spec.env.num_task_types):
         task = spec.env.sample_task_of_type(jax.random.PRNGKey(0), jnp.int32(layout))
-        _, in_region, closest = jax.device_get(_episodes(
+        _, _, in_region, closest = jax.device_get(_episodes(
             spec, subpolicies, task, schedules, jnp.zeros((1, 2)), keys))
         for row, ((a, b), m) in enumerate(itertools.product(pairs, range(1, macros))):
             steps, nearest = in_region[row, 0], closest[row, 0]
@@ -137,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episodes", type=int_at_least(1), default=8,
                         help="sampled episodes per start or schedule (default 8)")
     parser.add_argument("--seed", type=int_at_least(0), default=0,
-                        help="key of the episodes' start noise and samples")
+                        help="key of the episodes' start noise and samples (default 0)")
     parser.add_argument("--seed-index", type=int_at_least(0), default=0,
                         help="which seed of a multi-seed run (default 0)")
     parser.add_argument("--relative-position", choices=("true", "false"),

@@ -289,7 +289,8 @@ class RunConfig:
                  "must be true or false")
         _require(not self.subpolicies_see_relative_position or env.position_observation_dims,
                  "subpolicies_see_relative_position", self.subpolicies_see_relative_position,
-                 f"env {self.env!r} observes no position")
+                 f"env {self.env!r} declares no position_observation_dims (the Ant and "
+                 f"Humanoid tasks do)")
         _require(isinstance(self.normalize_observations, bool), "normalize_observations",
                  self.normalize_observations, "must be true or false")
         _require_positive_float("observation_clip", self.observation_clip)

@@ -285,8 +285,7 @@ def test_balance_task_types_needs_an_env_with_task_types():
         RunConfig(env="four_rooms", balance_task_types=True)
 
 
-
-RELATIVE = RunConfig(env="twowalk", backend="spring", episode_length=10, num_slots=2,
+RELATIVE = RunConfig(env="twowalk", backend="spring", episode_length=6, num_slots=2,
                      envs_per_slot=2, rollout_steps=10, macro_duration=4, warmup_updates=0,
                      joint_updates=1, stagger=False, num_subpolicies=2,
                      subpolicies_see_relative_position=True,
@@ -301,14 +300,22 @@ def relative_rollout():
     return spec, state, jax.jit(lambda s: rollout(spec, s.slots, s.subpolicies, s.key))(state)[1]
 
 
-def test_a_macro_action_starts_where_the_master_chose_it(relative_rollout):
-    _, _, traj = relative_rollout
+def test_a_macro_action_starts_where_the_master_chose_it_and_acts_from_there(relative_rollout):
+    spec, state, traj = relative_rollout
     decision, origin, xy = (np.asarray(x) for x in (traj.decision, traj.macro_origin,
                                                     traj.obs[..., :2]))
-    assert decision[[0, 4, 8]].all() and not decision[[1, 2, 3, 5, 6, 7, 9]].any()
-    for t in range(RELATIVE.rollout_steps):
-        np.testing.assert_array_equal(origin[t], xy[t - t % RELATIVE.macro_duration])
+    # Every N = 4 steps, and at the episode start after the 6-step episode ended at step 5.
+    starts = [0, 0, 0, 0, 4, 4, 6, 6, 6, 6]
+    np.testing.assert_array_equal(np.flatnonzero(decision.all(axis=(1, 2))), [0, 4, 6])
+    assert decision.sum() == 3 * decision[0].size
+    for t, start in enumerate(starts):
+        np.testing.assert_array_equal(origin[t], xy[start])
     assert np.abs(xy[3] - xy[0]).max() > 0.0  # the Ant moved within the macro-action
+    # The recorded log-probs and values are the sub-policies' outputs from that origin.
+    dist, value = subpolicy_outputs(spec, state.subpolicies, traj.obs, traj.subpolicy,
+                                    traj.macro_origin)
+    np.testing.assert_allclose(dist.log_prob(traj.action), traj.log_prob, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(value, traj.value, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -327,7 +334,7 @@ def test_subpolicies_act_and_learn_alike_wherever_they_are_only_if_positions_are
                                       t.macro_origin)
     update = jax.jit(lambda t: update_subpolicies(
         spec, state.subpolicies, jnp.zeros((RELATIVE.num_slots,), jnp.int32), t,
-        jax.random.PRNGKey(1))[0].params)
+        jax.random.PRNGKey(1))[0])  # parameters, Adam state, observation and return stats
     for here, there in ((act(traj), act(elsewhere)), (update(traj), update(elsewhere))):
         same = jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.allclose(a, b, atol=1e-5)),
                                             here, there))
@@ -338,5 +345,5 @@ def test_subpolicies_act_and_learn_alike_wherever_they_are_only_if_positions_are
 
 def test_relative_positions_need_an_env_that_observes_a_position():
     with pytest.raises(ConfigError, match="subpolicies_see_relative_position=True.*"
-                                          "'four_rooms' observes no position"):
+                                          "'four_rooms' declares no position_observation_dims"):
         RunConfig(env="four_rooms", subpolicies_see_relative_position=True)
