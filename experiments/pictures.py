@@ -355,7 +355,7 @@ def _check_drawable(config: RunConfig) -> None:
                           f"run has none of; supported: {', '.join(HIERARCHICAL_ALGORITHMS)}")
 
 
-def _load_subpolicies(workdir: pathlib.Path, seed_index: int,
+def load_seed_subpolicies(workdir: pathlib.Path, seed_index: int,
                       update: int | None = None) -> Learner:
     """The sub-policies (leading axis K) of one training seed of the run: its final export,
     or those of its full-state checkpoint at `update`.
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = read_run_config(args.workdir)
         _check_drawable(config)
-        subpolicies = _load_subpolicies(args.workdir, args.seed_index, args.checkpoint)
+        subpolicies = load_seed_subpolicies(args.workdir, args.seed_index, args.checkpoint)
         goal = _goal_cell(args.goal) if config.env == "four_rooms" else None
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)

@@ -38,13 +38,16 @@ import numpy as np
 from envs.ant import AntAmongWalls
 from envs.brax_physics import BraxState
 from experiments.config_cli import error_exit
-from experiments.evaluate import int_at_least, load_run
+from experiments.evaluate import int_at_least, read_run_config
+from experiments.pictures import load_seed_subpolicies
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.rollout import position, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner
+
+ANT_TASKS = ("twowalk", "ant_maze", "ant_obstacle_course")
 
 STARTS = ((0.0, 0.0), (0.0, 5.0), (5.0, 0.0), (2.5, 2.5), (-3.0, 0.0), (0.0, -3.0))
 """Torso xy (m) the walks start from: Twowalk's start, its two targets, between them, and
@@ -166,20 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     enable_compile_cache()
     try:
-        config, subpolicies = load_run(args.workdir)
+        config = read_run_config(args.workdir)
+        if config.env not in ANT_TASKS or config.algorithm == "scratch":
+            return error_exit(f"{args.workdir}: env={config.env!r}, algorithm="
+                              f"{config.algorithm!r}; skill_walks needs the sub-policies of a "
+                              f"run on an Ant task ({', '.join(ANT_TASKS)})")
+        one_seed = load_seed_subpolicies(args.workdir, args.seed_index)
         if args.relative_position is not None:
             config = dataclasses.replace(
                 config, subpolicies_see_relative_position=args.relative_position == "true")
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
-    if config.env not in ("twowalk", "ant_maze", "ant_obstacle_course") or subpolicies is None:
-        return error_exit(f"{args.workdir}: env={config.env!r}, algorithm={config.algorithm!r}; "
-                          f"skill_walks needs the sub-policies of a run on an Ant task "
-                          f"(twowalk, ant_maze, ant_obstacle_course)")
-    seeds = jax.tree.leaves(subpolicies.params)[0].shape[0]
-    if args.seed_index >= seeds:
-        return error_exit(f"--seed-index {args.seed_index}: the run has seeds 0..{seeds - 1}")
-    one_seed = jax.tree.map(lambda x: x[args.seed_index], subpolicies)
     keys = jax.random.split(jax.random.PRNGKey(args.seed), args.episodes)
     seen = ("relative to their macro-action's start"
             if config.subpolicies_see_relative_position else "in world coordinates")

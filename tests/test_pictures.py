@@ -13,7 +13,7 @@ from envs import four_rooms as rooms
 from envs import point_geometry as geo
 from experiments.pictures import (
     RoomsPolicy,
-    _load_subpolicies,
+    load_seed_subpolicies,
     bandit_arrows,
     draw_four_rooms,
     draw_moving_bandits,
@@ -235,9 +235,10 @@ def test_checkpoint_option_draws_the_sub_policies_of_that_update(trained_bandits
                                                                  capsys):
     final = summary(capsys, trained_bandits, tmp_path)
     assert summary(capsys, trained_bandits, tmp_path, "--checkpoint", "4") == final
-    earlier = _load_subpolicies(trained_bandits, 0, 2)
+    earlier = load_seed_subpolicies(trained_bandits, 0, 2)
     with pytest.raises(AssertionError):
-        chex.assert_trees_all_equal(earlier.params, _load_subpolicies(trained_bandits, 0).params)
+        chex.assert_trees_all_equal(earlier.params,
+                                    load_seed_subpolicies(trained_bandits, 0).params)
 
 
 def test_checkpoint_option_names_the_updates_a_run_holds(trained_bandits, tmp_path, capsys):
