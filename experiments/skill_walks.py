@@ -148,7 +148,7 @@ def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments.skill_walks",
-                                     description=__doc__.splitlines()[0])
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--workdir", type=pathlib.Path, required=True,
                         help="a run or a pretrained/ folder (config.json, subpolicies.msgpack) "
                              "on an Ant task")
