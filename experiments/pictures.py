@@ -356,7 +356,7 @@ def _check_drawable(config: RunConfig) -> None:
 
 
 def load_seed_subpolicies(workdir: pathlib.Path, seed_index: int,
-                      update: int | None = None) -> Learner:
+                          update: int | None = None) -> Learner:
     """The sub-policies (leading axis K) of one training seed of the run: its final export,
     or those of its full-state checkpoint at `update`.
 

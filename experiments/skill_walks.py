@@ -170,11 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     enable_compile_cache()
     try:
         config = read_run_config(args.workdir)
-        if config.env not in ANT_TASKS or config.algorithm == "scratch":
-            return error_exit(f"{args.workdir}: env={config.env!r}, algorithm="
-                              f"{config.algorithm!r}; skill_walks needs the sub-policies of a "
-                              f"run on an Ant task ({', '.join(ANT_TASKS)})")
-        one_seed = load_seed_subpolicies(args.workdir, args.seed_index)
+        if config.env not in ANT_TASKS:
+            return error_exit(f"{args.workdir}: env={config.env!r}; skill_walks needs the "
+                              f"sub-policies of a run on an Ant task ({', '.join(ANT_TASKS)})")
+        one_seed = load_seed_subpolicies(args.workdir, args.seed_index)  # refuses scratch runs
         if args.relative_position is not None:
             config = dataclasses.replace(
                 config, subpolicies_see_relative_position=args.relative_position == "true")
