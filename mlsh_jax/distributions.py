@@ -59,8 +59,14 @@ def epsilon_mixture(logits: jax.Array, epsilon: float) -> Categorical:
     """The master's behaviour policy: with probability epsilon a uniform choice.
 
     PPO's ratio is taken under this mixture for both the rollout and the update, so the
-    importance weights are exact for the choices actually made.
+    importance weights are exact for the choices actually made. The mixture is formed in log
+    space: a saturated softmax underflows to 0, whose log (at epsilon = 0) would make the
+    entropy and its gradient NaN.
     """
-    num_choices = logits.shape[-1]
-    probs = (1.0 - epsilon) * jax.nn.softmax(logits) + epsilon / num_choices
-    return Categorical(logits=jnp.log(probs))
+    log_policy = jax.nn.log_softmax(logits)
+    if epsilon == 0:
+        return Categorical(logits=log_policy)
+    log_uniform = math.log(epsilon / logits.shape[-1])
+    if epsilon == 1:
+        return Categorical(logits=jnp.full_like(logits, log_uniform))
+    return Categorical(logits=jnp.logaddexp(math.log1p(-epsilon) + log_policy, log_uniform))

@@ -3,6 +3,11 @@
 Each stage is a pure function of explicit state; `mlsh_update` composes them in the order the
 algorithm reads. Warmup slots (phase < W) train theta only; joint slots (phase >= W) also
 contribute their steps to the shared sub-policies' update.
+
+Every learner (masters, sub-policies, flat learners) first merges its batch into its
+observation and return statistics, then takes its PPO steps on the batch normalised by them, as
+the original's PPO and Brax's do: a fresh learner's first update then sees its inputs
+normalised, not raw values clipped to +-observation_clip.
 """
 
 from __future__ import annotations
@@ -133,8 +138,8 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
         take(traj.final_value), traj.last_value[joint_index], cfg.sub_ppo.gamma,
         cfg.sub_ppo.gae_lambda)
     raw_obs = subpolicy_observation(spec, take(traj.obs), take(traj.macro_origin))
-    normed = normalize(subpolicies.obs_stats, raw_obs, cfg.observation_clip,
-                       cfg.normalize_observations)
+    stats = update_stats(subpolicies.obs_stats, raw_obs, step_valid)
+    normed = normalize(stats, raw_obs, cfg.observation_clip, cfg.normalize_observations)
     flat = lambda x: x.reshape((-1,) + x.shape[3:])
     batch = Batch(obs=flat(normed), actions=flat(take(traj.action)),
                   log_probs=flat(take(traj.log_prob)), values=flat(take(traj.value)),
@@ -144,7 +149,6 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
         subpolicies.params, subpolicies.opt_state, subpolicies.return_stats, batch, learner, key,
         grouped_apply_fn=functools.partial(grouped_apply, spec.subpolicy),
         optimizer=spec.sub_optimizer, cfg=cfg.sub_ppo)
-    stats = update_stats(subpolicies.obs_stats, raw_obs, step_valid)
     return Learner(params=params, opt_state=opt_state, obs_stats=stats,
                    return_stats=return_stats), metrics
 

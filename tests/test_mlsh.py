@@ -14,8 +14,10 @@ from envs.base import wrap_for_training
 from envs.moving_bandits import MovingBandits
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.distributions import epsilon_mixture
+from mlsh_jax import mlsh
 from mlsh_jax.mlsh import mlsh_update, update_subpolicies
-from mlsh_jax.ppo import Batch, make_optimizer, ppo_update
+from mlsh_jax.normalization import normalize
+from mlsh_jax.ppo import Batch, grouped_ppo_update, make_optimizer, ppo_update
 from mlsh_jax.rollout import master_outputs, rollout, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
 from mlsh_jax.state import init_state, sample_tasks
@@ -225,6 +227,38 @@ def test_epsilon_mixture_keeps_every_choice_possible_and_sums_to_one():
     np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-6)
     assert float(probs.min()) >= 0.1 / 3 - 1e-7
     np.testing.assert_allclose(jnp.exp(epsilon_mixture(logits, 1.0).logits), 1 / 3, rtol=1e-6)
+
+
+def test_epsilon_free_master_with_saturated_logits_has_finite_entropy_and_gradients():
+    logits = jnp.asarray([[200.0, -200.0, 0.0]])
+    dist = epsilon_mixture(logits, 0.0)
+    assert np.isfinite(float(dist.entropy()[0]))
+    grads = jax.grad(lambda x: epsilon_mixture(x, 0.0).entropy().sum()
+                     + epsilon_mixture(x, 0.0).log_prob(jnp.asarray([1])).sum())(logits)
+    assert np.isfinite(np.asarray(grads)).all()
+    np.testing.assert_allclose(jnp.exp(dist.logits), jax.nn.softmax(logits), atol=1e-7)
+
+
+def test_subpolicies_normalise_their_batch_with_statistics_that_include_it(
+        spec, first_rollout, monkeypatch):
+    """One order for every learner, as the masters' update has it: the observation
+    statistics take in the batch, then PPO sees the batch normalised by them."""
+    state, traj, _ = first_rollout
+    seen = []
+
+    def capture(params, opt_state, return_stats, batch, *args, **kwargs):
+        seen.append(batch.obs)
+        return grouped_ppo_update(params, opt_state, return_stats, batch, *args, **kwargs)
+
+    monkeypatch.setattr(mlsh, "grouped_ppo_update", capture)
+    all_joint = jnp.full((TINY.num_slots,), TINY.warmup_updates)
+    new_subs, _ = update_subpolicies(spec, state.subpolicies, all_joint, traj,
+                                     jax.random.PRNGKey(1))
+    flat = traj.obs.reshape(-1, traj.obs.shape[-1])
+    expected = normalize(new_subs.obs_stats, flat, TINY.observation_clip, True)
+    np.testing.assert_allclose(seen[0], expected, rtol=1e-6, atol=1e-6)
+    before = normalize(state.subpolicies.obs_stats, flat, TINY.observation_clip, True)
+    assert not np.allclose(seen[0], before, atol=1e-3)
 
 
 @pytest.mark.parametrize("field,value", [("num_subpolicies", 0), ("macro_duration", 0),
