@@ -28,6 +28,7 @@ from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.meta_test import MetaTestResult, Progress, meta_test
 from mlsh_jax.metrics_log import duration
+from mlsh_jax.selection import first_candidates, runs_at
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, TrainerState, init_seeds, init_subpolicies, seed_keys
 
@@ -92,7 +93,9 @@ def load_run(workdir: pathlib.Path) -> tuple[RunConfig, Learner | None]:
 def restore_checkpoint(workdir: pathlib.Path, config: RunConfig, update: int | None = None
                        ) -> tuple[int, TrainerState, list[DamagedCheckpointError]]:
     """(update, state of all seeds, damaged newer checkpoints skipped) of the run's full-state
-    checkpoint at `update` (a `--checkpoint` option), or of the newest one that reads back."""
+    checkpoint at `update` (a `--checkpoint` option), or of the newest one that reads back.
+    Before a best-of-k selection, each seed's state is its candidate 0 (the plain run of the
+    seed), as in subpolicies.msgpack."""
     checkpoints = RunCheckpoints(workdir / CHECKPOINTS_DIR, config.max_to_keep)
     try:
         held = checkpoints.all_steps()
@@ -100,13 +103,18 @@ def restore_checkpoint(workdir: pathlib.Path, config: RunConfig, update: int | N
             raise CheckpointError(f"no checkpoint in {workdir / CHECKPOINTS_DIR}; train first "
                                   f"with `python -m experiments.run --workdir {workdir}`")
         spec = MLSHSpec.build(config)
-        template = jax.eval_shape(lambda: init_seeds(spec))
+        template = lambda step: jax.eval_shape(
+            lambda: init_seeds(spec, runs_at(config, step) // config.num_seeds))
         if update is None:
-            return checkpoints.restore_newest(template)
-        if update not in held:
+            update, state, damaged = checkpoints.restore_newest(template)
+        elif update not in held:
             raise CheckpointError(f"--checkpoint {update}: {workdir / CHECKPOINTS_DIR} holds "
                                   f"updates {held}")
-        return update, checkpoints.restore(update, template), []
+        else:
+            state, damaged = checkpoints.restore(update, template(update)), []
+        if config.candidate_phase(update):
+            state = first_candidates(state, config)
+        return update, state, damaged
     finally:
         checkpoints.close()
 

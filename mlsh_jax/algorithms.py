@@ -43,7 +43,8 @@ def meta_test_config(config: RunConfig, num_tasks: int, updates: int, seed: int)
     each task with its own copy of the policy). Meta-test runs on one device (num_devices=1),
     whatever number of tasks it has.
     """
-    common = dict(total_updates=updates, stagger=False, seed=seed, num_seeds=1, num_devices=1)
+    common = dict(total_updates=updates, stagger=False, seed=seed, num_seeds=1, num_devices=1,
+                  candidates=1)
     if config.hierarchical:
         return dataclasses.replace(config, algorithm="mlsh", num_slots=num_tasks,
                                    warmup_updates=updates, joint_updates=0, **common)

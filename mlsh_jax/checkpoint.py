@@ -22,7 +22,7 @@ import json
 import os
 import pathlib
 import re
-from typing import Any
+from typing import Any, Callable
 
 import flax.serialization
 import jax
@@ -157,9 +157,11 @@ class RunCheckpoints:
         except Exception as error:
             raise DamagedCheckpointError(self.directory, step, error) from error
 
-    def restore_newest(self, template) -> tuple[int, Any, list[DamagedCheckpointError]]:
-        """The newest checkpoint that reads back: (its step, its state, the newer damaged ones).
-        There must be at least one checkpoint.
+    def restore_newest(self, template: Callable[[int], Any]
+                       ) -> tuple[int, Any, list[DamagedCheckpointError]]:
+        """The newest checkpoint that reads back: (its step, its state, the newer damaged ones);
+        `template(step)` is the structure of the state saved at `step`. There must be at least
+        one checkpoint.
 
         A checkpoint that reads back but does not fit the config stops with its CheckpointError
         (that is not damage); NoIntactCheckpointError if every checkpoint is damaged.
@@ -167,7 +169,7 @@ class RunCheckpoints:
         damaged = []
         for step in reversed(self.all_steps()):
             try:
-                state, problem = self.restore(step, template), None
+                state, problem = self.restore(step, template(step)), None
             except DamagedCheckpointError as error:
                 state, problem = None, error
             problem = self._damaged_anywhere(step, problem)
@@ -242,8 +244,9 @@ class RunCheckpoints:
             raise WriteFailed(int(code[1]), os.strerror(int(code[1])), str(target)) from None
 
 
-def save_subpolicies(workdir: pathlib.Path, subpolicies) -> pathlib.Path:
-    path = pathlib.Path(workdir) / SUBPOLICIES_FILE
+def save_subpolicies(workdir: pathlib.Path, subpolicies,
+                     name: str = SUBPOLICIES_FILE) -> pathlib.Path:
+    path = pathlib.Path(workdir) / name
     replace_file(path, flax.serialization.to_bytes(jax.device_get(subpolicies)))
     return path
 

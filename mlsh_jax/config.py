@@ -194,6 +194,19 @@ class RunConfig:
     num_seeds: int = 1
     """Independent runs trained at once in one compiled program (vmapped): seeds seed,
     seed+1, ..., each identical to a single-seed run with that seed."""
+    candidates: int = 1
+    """k: independent starts of each seed (phi, slots, masters and keys; candidate 0 is the
+    plain run of the seed) trained side by side in one program until `selection_update`;
+    then each seed keeps the candidate with the highest training return over the last
+    `selection_window` updates and trains it alone to the end (selection.json says which and
+    why). MLSH's sub-policies collapse onto one behaviour in some runs (docs/results.md); a
+    collapsed run earns less, so the kept candidate is a specialised one whenever any is.
+    1: no selection, the algorithm alone."""
+    selection_update: int = 100
+    """With candidates > 1: the update after which each seed keeps its best candidate."""
+    selection_window: int = 25
+    """With candidates > 1: the updates before `selection_update` whose training return
+    ranks the candidates (run as one chunk of updates)."""
     master_epsilon: float = 0.1
     """Probability that a macro-action's sub-policy is uniform random instead of the master's."""
     stagger: bool = True
@@ -277,6 +290,14 @@ class RunConfig:
         _require(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
                  "seed", self.seed, "must be an integer >= 0")
         _require_positive_int("num_seeds", self.num_seeds)
+        _require_positive_int("candidates", self.candidates)
+        _require(self.candidates == 1 or self.algorithm != "scratch", "candidates",
+                 self.candidates, "must be 1 with algorithm='scratch' (nothing is meta-trained)")
+        _require_positive_int("selection_update", self.selection_update)
+        _require_positive_int("selection_window", self.selection_window)
+        _require(self.selection_window <= self.selection_update, "selection_window",
+                 self.selection_window,
+                 f"must be at most selection_update={self.selection_update}")
         _require_fraction("master_epsilon", self.master_epsilon)
         _require(isinstance(self.stagger, bool), "stagger", self.stagger, "must be true or false")
         _require(isinstance(self.balance_task_types, bool), "balance_task_types",
@@ -348,6 +369,15 @@ class RunConfig:
     def cycle_length(self) -> int:
         """Updates a slot spends on one task: W + U."""
         return self.warmup_updates + self.joint_updates
+
+    @property
+    def selects(self) -> bool:
+        """Candidates are trained side by side, then one per seed is kept."""
+        return self.candidates > 1
+
+    def candidate_phase(self, done: int) -> bool:
+        """Whether the run is still training all candidates after `done` updates."""
+        return self.selects and done < self.selection_update
 
     @property
     def env_steps_per_update(self) -> int:

@@ -129,8 +129,16 @@ def seed_keys(seed: int, count: int) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(seed + r) for r in range(count)])
 
 
-def init_seeds(spec: MLSHSpec) -> TrainerState:
-    """States of all seeds stacked along a leading axis (the axis `make_chunk` vmaps)."""
+def candidate_keys(seed: int, seeds: int, candidates: int) -> jax.Array:
+    """[seeds * candidates] root keys, seed-major: candidate 0 of seed index r is the single
+    run with seed + r (`seed_keys`), candidate j > 0 has j folded into that key."""
+    return jnp.stack([key if j == 0 else jax.random.fold_in(key, j)
+                      for key in seed_keys(seed, seeds) for j in range(candidates)])
+
+
+def init_seeds(spec: MLSHSpec, candidates: int = 1) -> TrainerState:
+    """States of all seeds (each with `candidates` candidates, seed-major) stacked along a
+    leading axis (the axis `make_chunk` vmaps)."""
     cfg = spec.config
-    return jax.jit(jax.vmap(lambda key: init_state(spec, key)))(seed_keys(cfg.seed,
-                                                                          cfg.num_seeds))
+    keys = candidate_keys(cfg.seed, cfg.num_seeds, candidates)
+    return jax.jit(jax.vmap(lambda key: init_state(spec, key)))(keys)

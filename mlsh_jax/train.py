@@ -19,6 +19,8 @@ from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
 from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.metrics_log import open_writers, interval_record, progress_line
 from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
+from mlsh_jax.selection import CANDIDATES_FILE, best_candidates, candidate_returns, \
+    first_candidates, keep, runs_at, selection_lines, selection_record, write_selection
 from mlsh_jax.sharding import gather_texts, place, processes_agree, slot_mesh, \
     state_shardings
 from mlsh_jax.spec import MLSHSpec
@@ -124,12 +126,18 @@ def _differences(stored: dict, config: RunConfig, owner: str, ignored=()) -> str
 
 
 def chunk_end(done: int, config: RunConfig) -> int:
-    """The next log boundary (a multiple of `log_every`) or the end.
+    """The next log boundary (a multiple of `log_every`) or the end; while candidates train,
+    also the start of the selection window, and the window runs as one chunk, so that its
+    metrics rank the candidates (`mlsh_jax.selection`).
 
     Checkpoints and stops happen only at these boundaries, so a resumed run runs exactly the
     chunks an uninterrupted one does, which keeps its metrics bit-identical.
     """
-    return min((done // config.log_every + 1) * config.log_every, config.total_updates)
+    end = (done // config.log_every + 1) * config.log_every
+    if config.candidate_phase(done):
+        window_start = config.selection_update - config.selection_window
+        end = config.selection_update if done >= window_start else min(end, window_start)
+    return min(end, config.total_updates)
 
 
 @jax.jit
@@ -148,10 +156,12 @@ def _state_finite(state: TrainerState) -> dict[str, jax.Array]:
             finite(state.slots.master)}
 
 
-def find_non_finite(metrics: UpdateMetrics, state: TrainerState, first_update: int) -> str | None:
+def find_non_finite(metrics: UpdateMetrics, state: TrainerState, first_update: int,
+                    candidates: int = 1) -> str | None:
     """Names the earliest update and quantity that is NaN/inf in a chunk, or None.
 
-    `metrics` leaves are [seeds, updates, ...] (host arrays); `state` is after the chunk."""
+    `metrics` leaves are [runs, updates, ...] (host arrays; runs: seeds x `candidates`);
+    `state` is after the chunk."""
     found = []
     for learner, group in (("master", metrics.master), ("sub-policy", metrics.subpolicy)):
         for name in ("policy_loss", "value_loss", "entropy"):
@@ -159,8 +169,10 @@ def find_non_finite(metrics: UpdateMetrics, state: TrainerState, first_update: i
             for seed, update in np.argwhere(~np.isfinite(values)):
                 found.append((update, seed, f"{learner} {name} is {values[seed, update]}"))
     if found:
-        update, seed, what = min(found, key=lambda item: item[:2])
-        return f"update {first_update + update}: {what} (seed {seed})"
+        update, run, what = min(found, key=lambda item: item[:2])
+        seed, candidate = divmod(int(run), candidates)
+        which = f"seed {seed}" + (f" candidate {candidate}" if candidates > 1 else "")
+        return f"update {first_update + update}: {what} ({which})"
     last_update = first_update + np.shape(metrics.joint_fraction)[1] - 1
     for quantity, finite in jax.device_get(_state_finite(state)).items():
         if not finite:
@@ -176,9 +188,10 @@ def _wait_interruptibly(tree) -> None:
             time.sleep(0.05)
 
 
-def resume(checkpoints: RunCheckpoints, template: TrainerState,
+def resume(checkpoints: RunCheckpoints, template: Callable[[int], TrainerState],
            log: Callable[[str], None]) -> tuple[int, TrainerState]:
-    """(update, state) of the newest checkpoint that reads back.
+    """(update, state) of the newest checkpoint that reads back; `template(update)` is the
+    state's structure after that update.
 
     Newer damaged checkpoints are moved aside, kept for inspection: orbax would otherwise skip
     saving their update counts again, as not newer than the latest it lists. With no intact
@@ -236,7 +249,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
         check_same_config_on_every_process(config)  # all get here: they agreed above
         spec = MLSHSpec.build(config)
         run = spec.config
-        state = init_seeds(spec)
+        state = init_seeds(spec, run.candidates if run.candidate_phase(0) else 1)
         if config.init_subpolicies_from and not resuming:
             state = state.replace(subpolicies=transfer_subpolicies(
                 pathlib.Path(config.init_subpolicies_from), state.subpolicies))
@@ -246,20 +259,22 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
     done = 0
     if resuming:
         with processes_agree():
-            done, state = resume(checkpoints, state, log)
+            done, state = resume(checkpoints, _template(spec, shardings), log)
     with processes_agree():
         if primary:
             write_config(workdir, config)
             if resuming or config.total_updates == 0:
-                save_subpolicies(workdir, state.subpolicies)
+                _export(workdir, run, state, done)
     log(f"mlsh-jax: {config.algorithm} env={run.env} K={run.num_subpolicies} "
         f"N={run.macro_duration} W={run.warmup_updates} U={run.joint_updates} "
         f"slots={run.num_slots} envs/slot={run.envs_per_slot} D={run.rollout_steps} "
         f"seeds={run.num_seeds} ({run.env_steps_per_update} env steps/update/seed) on "
         f"{run.num_devices} {jax.default_backend()} device(s)"
+        + (f"; best of {run.candidates} candidates per seed, chosen after update "
+           f"{run.selection_update}" if run.selects else "")
         + (f"; resuming after update {done}" if done else ""))
     writers = []
-    compiled: dict[int, Callable] = {}
+    compiled: dict[tuple[int, int], Callable] = {}
     started, timed_updates, timed_seconds = time.perf_counter(), 0, 0.0
     stop = should_stop()
     try:
@@ -268,18 +283,21 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                 writers = open_writers(workdir, config, resume_after=done)
         while done < config.total_updates and not stop:
             length = chunk_end(done, config) - done
+            candidates = run.candidate_phase(done)
+            runs = runs_at(run, done)
             compile_seconds = 0.0
-            if length not in compiled:
+            if (length, runs) not in compiled:
                 start = time.perf_counter()
-                compiled[length] = make_chunk(spec, length, batch_dims=1,
-                                              shardings=shardings).lower(state).compile()
+                compiled[length, runs] = make_chunk(spec, length, batch_dims=1,
+                                                    shardings=shardings).lower(state).compile()
                 compile_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            state, metrics = compiled[length](state)
+            state, metrics = compiled[length, runs](state)
             _wait_interruptibly(metrics)
             metrics = jax.device_get(metrics)
             seconds = time.perf_counter() - start
-            problem = find_non_finite(metrics, state, done + 1)
+            problem = find_non_finite(metrics, state, done + 1,
+                                      run.candidates if candidates else 1)
             if problem:
                 last_good = checkpoints.latest_step()
                 raise NonFiniteError(
@@ -288,15 +306,22 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                        else "none yet"))
             done += length
             record = interval_record(metrics, spec.env.episode_end_metrics)
+            if candidates:
+                record = _by_candidate(record, run, metrics)
             record.update(update=done, total_updates=config.total_updates,
                           env_steps=done * run.env_steps_per_update,
-                          steps_per_second=length * run.env_steps_per_update * run.num_seeds
-                          / seconds, seconds=seconds, compile_seconds=compile_seconds)
+                          steps_per_second=length * run.env_steps_per_update * runs / seconds,
+                          seconds=seconds, compile_seconds=compile_seconds)
+            selected = candidates and not run.candidate_phase(done)
+            if selected:
+                state, lines = _select(workdir, run, state, metrics, shardings, primary)
+                for line in lines:
+                    log(line)
             with processes_agree():  # only process 0 writes these; all wrote the checkpoint
                 for writer in writers:
                     writer.write(record)
                 if primary:
-                    save_subpolicies(workdir, state.subpolicies)
+                    _export(workdir, run, state, done)
                 checkpoints.wait()
             timed_updates, timed_seconds = timed_updates + length, timed_seconds + seconds
             log(progress_line(record, spec.env.episode_end_metrics,
@@ -304,7 +329,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                               eta=(config.total_updates - done) * timed_seconds / timed_updates))
             stop = should_stop()
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
-            if crossed or done == config.total_updates or stop:
+            if crossed or done == config.total_updates or stop or selected:
                 checkpoints.save(done, state)
         with processes_agree():
             checkpoints.wait()  # a failed last save is raised here, not lost in closing below
@@ -315,3 +340,55 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
             with contextlib.suppress(WriteFailed):  # raised by the write that failed first
                 close()
     return state
+
+
+def _template(spec: MLSHSpec, shardings: TrainerState) -> Callable[[int], TrainerState]:
+    """The structure, shapes and layout of the state after a given update: seeds x candidates
+    while they train, seeds after the selection."""
+    run = spec.config
+
+    def at(update: int) -> TrainerState:
+        shapes = jax.eval_shape(lambda: init_seeds(spec, runs_at(run, update) // run.num_seeds))
+        return jax.tree.map(lambda x, sharding: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                                     sharding=sharding),
+                            shapes, shardings)
+
+    return at
+
+
+def _export(workdir: pathlib.Path, run: RunConfig, state: TrainerState, done: int) -> None:
+    """subpolicies.msgpack: phi of every seed; while candidates train, each seed's candidate
+    0 (the plain run of the seed), and every candidate's in candidates.msgpack."""
+    if run.candidate_phase(done):
+        save_subpolicies(workdir, first_candidates(state.subpolicies, run))
+        save_subpolicies(workdir, state.subpolicies, CANDIDATES_FILE)
+    else:
+        save_subpolicies(workdir, state.subpolicies)
+
+
+def _by_candidate(record: dict, run: RunConfig, metrics: UpdateMetrics) -> dict:
+    """A candidate-phase record: per-run lists (seeds x candidates) become candidate_* lists
+    per seed, and `best_candidate_return` is the mean over seeds of each seed's best."""
+    scores = candidate_returns(run, metrics.slot_episodes)
+    record = {name: value for name, value in record.items() if not name.startswith("seed_")}
+    record["candidate_episode_return"] = [[float(v) if np.isfinite(v) else None for v in row]
+                                          for row in scores]
+    best = np.nanmax(np.where(np.isfinite(scores), scores, np.nan), axis=1) \
+        if np.isfinite(scores).any() else None
+    record["best_candidate_return"] = None if best is None else float(np.nanmean(best))
+    return record
+
+
+def _select(workdir: pathlib.Path, run: RunConfig, state: TrainerState, metrics: UpdateMetrics,
+            shardings: TrainerState, primary: bool) -> tuple[TrainerState, list[str]]:
+    """Keep each seed's best candidate by the window's training return (`metrics` are the
+    window's); record the choice and the candidates' sub-policies."""
+    scores = candidate_returns(run, metrics.slot_episodes)
+    kept = best_candidates(scores)
+    record = selection_record(run, scores, kept)
+    with processes_agree():
+        if primary:
+            save_subpolicies(workdir, state.subpolicies, CANDIDATES_FILE)
+            write_selection(workdir, record)
+    state = jax.jit(lambda s: keep(s, run, kept), out_shardings=shardings)(state)
+    return state, selection_lines(record)

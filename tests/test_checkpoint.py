@@ -159,7 +159,7 @@ def test_a_checkpoint_another_process_found_damaged_is_skipped_here_too(uninterr
     monkeypatch.setattr(checkpoint_module, "gather_texts", all_gather)
     template = jax.eval_shape(lambda: init_seeds(MLSHSpec.build(TINY)))
     step, state, damaged = RunCheckpoints(reference_dir / CHECKPOINTS_DIR, 3).restore_newest(
-        template)
+        lambda step: template)
     assert step == 4 and gathered == ["", ""]  # this process read 6 and 4 without trouble
     assert [error.step for error in damaged] == [6]
     assert str(damaged[0]) == (f"checkpoint {reference_dir / CHECKPOINTS_DIR / '6'} is damaged "
@@ -256,7 +256,8 @@ def test_restoring_into_another_network_size_names_the_leaf(uninterrupted):
                                               r"expects \(.*16\), the checkpoint has \(.*8\)"):
         RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).restore(6, init_seeds(other))
     with pytest.raises(CheckpointError, match="does not fit this config"):  # not damage
-        RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).restore_newest(init_seeds(other))
+        RunCheckpoints(workdir / CHECKPOINTS_DIR, 3).restore_newest(
+            lambda step: init_seeds(other))
 
 
 def test_an_export_whose_optimizer_state_has_other_empty_nodes_is_refused_in_one_line(
