@@ -34,15 +34,16 @@ class MetaTestResult:
     """Curves over the meta-test updates; the error is across seeds when there are several
     (each seed's mean over tasks is one sample), else across tasks."""
 
-    mean_return: list[float]         # per update, mean over seeds and tasks
+    mean_return: list[float]         # per update, mean over seeds of each seed's pooled mean
+                                     # over its tasks (`pooled_mean`)
     standard_error: list[float]      # per update
     error_over: str                  # "seeds" or "tasks"
-    seed_mean_return: list[list[float]]  # [seed][update], mean over that seed's tasks
+    seed_mean_return: list[list[float]]  # [seed][update], pooled over that seed's tasks
     tasks_with_episodes: list[int]   # per update, (seed, task) pairs that finished an episode
                                      # started in it
     episode_end: dict[str, list[float | None]] = dataclasses.field(default_factory=dict)
     """Per env episode-end metric (e.g. the share of course episodes past the ceiling), per
-    update: its mean over the episodes of every seed and task that ended in the update."""
+    update: its mean over the episodes of every seed and task that started in the update."""
 
 
 def meta_test_keys(seed: int, seeds: int) -> tuple[jax.Array, jax.Array]:
@@ -90,24 +91,22 @@ def _no_progress(done: int, total: int) -> None:
 
 
 def run_updates(spec: MLSHSpec, state: TrainerState, updates: int, batch_dims: int,
-                update_axis: int, progress: Progress) -> tuple[EpisodeTotals, jax.Array]:
-    """`updates` updates, one compiled call each: the episode totals and the summed
-    episode-end metrics, stacked on `update_axis`. The same as one scan over all of them: the
-    state carries every key and counter."""
+                update_axis: int, progress: Progress) -> EpisodeTotals:
+    """`updates` updates, one compiled call each: the episode totals stacked on
+    `update_axis`. The same as one scan over all of them: the state carries every key and
+    counter."""
     step = make_chunk(spec, 1, batch_dims=batch_dims)
     parts = []
     for done in range(1, updates + 1):
         state, metrics = step(state)
-        parts.append(jax.block_until_ready((metrics.slot_episodes,
-                                            metrics.slot_episode_end_sum)))
+        parts.append(jax.block_until_ready(metrics.slot_episodes))
         progress(done, updates)
     return jax.tree.map(lambda *each: jnp.concatenate(each, axis=update_axis), *parts)
 
 
 def _hierarchical_episodes(spec: MLSHSpec, subpolicies: Learner, num_tasks: int,
-                           updates: int, seed: int, progress: Progress):
-    """[seeds, updates, tasks] episode totals of fresh masters per task, and their
-    episode-end sums [seeds, updates, tasks, M]."""
+                           updates: int, seed: int, progress: Progress) -> EpisodeTotals:
+    """[seeds, updates, tasks] episode totals of fresh masters per task."""
     state = hierarchical_meta_test_state(spec, subpolicies, num_tasks, seed)
     return run_updates(spec, state, updates, batch_dims=1, update_axis=1, progress=progress)
 
@@ -133,14 +132,13 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
 
 
 def _flat_episodes(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
-                   updates: int, seed: int, seeds: int, progress: Progress):
+                   updates: int, seed: int, seeds: int, progress: Progress) -> EpisodeTotals:
     """The same for flat learners, one per task: a 1-slot run vmapped over seeds and tasks."""
     state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds)
-    episodes, end_sums = run_updates(spec, state, updates, batch_dims=2, update_axis=2,
-                                     progress=progress)
+    episodes = run_updates(spec, state, updates, batch_dims=2, update_axis=2,
+                           progress=progress)
     # [R, T, U, 1, ...] -> [R, U, T, ...]
-    to_seed_update_task = lambda x: jnp.moveaxis(x[:, :, :, 0], 1, 2)
-    return jax.tree.map(to_seed_update_task, episodes), to_seed_update_task(end_sums)
+    return jax.tree.map(lambda x: jnp.moveaxis(x[:, :, :, 0], 1, 2), episodes)
 
 
 def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int, updates: int,
@@ -150,57 +148,78 @@ def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int,
     updates run."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates + 1, seed))
     if config.hierarchical:
-        episodes, end_sums = _hierarchical_episodes(spec, subpolicies, num_tasks, updates + 1,
-                                                    seed, progress)
+        episodes = _hierarchical_episodes(spec, subpolicies, num_tasks, updates + 1, seed,
+                                          progress)
     else:
         seeds = config.num_seeds if subpolicies is None else \
             jax.tree.leaves(subpolicies)[0].shape[0]
-        episodes, end_sums = _flat_episodes(spec, subpolicies, num_tasks, updates + 1, seed,
-                                            seeds, progress)
+        episodes = _flat_episodes(spec, subpolicies, num_tasks, updates + 1, seed, seeds,
+                                  progress)
     episodes = jax.tree.map(lambda x: np.asarray(x, np.float64), episodes)
     result = summarize_returns(episodes)
     return dataclasses.replace(result, episode_end=episode_end_means(
-        episodes, np.asarray(end_sums, np.float64), spec.env.episode_end_metrics))
+        episodes, spec.env.episode_end_metrics))
 
 
-def episode_end_means(episodes: EpisodeTotals, end_sums: np.ndarray,
+def episodes_by_start(episodes: EpisodeTotals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[seeds, U, tasks] return sums and counts, and [seeds, U, tasks, M] episode-end sums, of
+    the episodes started in updates 1..U, from totals over U + 1 updates: started and ended in
+    u, plus ended in u + 1 but started before."""
+    started = lambda here, before: here[:, :-1] + before[:, 1:]
+    return (started(episodes.started_here_return, episodes.started_before_return),
+            started(episodes.started_here_count, episodes.started_before_count),
+            started(episodes.started_here_end, episodes.started_before_end))
+
+
+def episode_end_means(episodes: EpisodeTotals,
                       names: tuple[str, ...]) -> dict[str, list[float | None]]:
-    """Per metric, per update 1..U: the mean over the episodes that ended in the update, from
-    totals [seeds, U + 1, tasks] and sums [seeds, U + 1, tasks, M] (the last update is the one
-    run to finish update U's episodes). None where no episode ended."""
-    ended = (episodes.started_here_count + episodes.started_before_count)[:, :-1].sum(axis=(0, 2))
-    sums = end_sums[:, :-1].sum(axis=(0, 2))
+    """Per metric, per update 1..U: its mean over the episodes of every seed and task that
+    started in the update, from totals [seeds, U + 1, tasks] (the last update is the one run
+    to finish update U's episodes). None where no episode started and ended."""
+    _, counts, sums = episodes_by_start(episodes)
+    counts, sums = counts.sum(axis=(0, 2)), sums.sum(axis=(0, 2))
     return {name: [float(total / count) if count else None
-                   for total, count in zip(sums[:, index], ended)]
+                   for total, count in zip(sums[:, index], counts)]
             for index, name in enumerate(names)}
 
 
-def episodes_by_start(episodes: EpisodeTotals) -> tuple[np.ndarray, np.ndarray]:
-    """[seeds, U, tasks] return sums and counts of the episodes started in updates 1..U, from
-    totals over U + 1 updates: started and ended in u, plus ended in u + 1 but started before."""
-    return (episodes.started_here_return[:, :-1] + episodes.started_before_return[:, 1:],
-            episodes.started_here_count[:, :-1] + episodes.started_before_count[:, 1:])
+def pooled_mean(sums: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
+    """The mean return of all episodes over tasks [T] (sum of returns over sum of counts) and
+    its standard error across tasks (the ratio estimator's linearisation): averaging each
+    task's own mean would be biased by about one over the episodes per task."""
+    total = counts.sum()
+    if total == 0:
+        return float("nan"), float("nan")
+    mean = sums.sum() / total
+    tasks = len(counts)
+    if tasks < 2:
+        return float(mean), float("nan")
+    residuals = sums - mean * counts
+    error = np.sqrt((residuals ** 2).sum() / (tasks * (tasks - 1))) / (total / tasks)
+    return float(mean), float(error)
 
 
 def summarize_returns(episodes: EpisodeTotals) -> MetaTestResult:
     """Curves over updates 1..U from episode totals [seeds, U + 1, tasks] (`episodes_by_start`):
-    each task's mean return, then the mean over tasks."""
-    sums, counts = episodes_by_start(episodes)
-    has = counts > 0
-    per_task = np.where(has, sums / np.maximum(counts, 1.0), np.nan)
-    task_totals = np.where(has, per_task, 0.0).sum(axis=2)
-    seed_means = np.where(has.any(axis=2), task_totals / np.maximum(has.sum(axis=2), 1), np.nan)
-    seeds = per_task.shape[0]
+    per seed and update, the mean return of the episodes started in the update over all its
+    tasks (`pooled_mean`); the mean over seeds, with its error across seeds when there are
+    several, else across tasks."""
+    sums, counts, _ = episodes_by_start(episodes)
+    seeds, updates = sums.shape[:2]
+    pooled = np.asarray([[pooled_mean(sums[r, u], counts[r, u]) for u in range(updates)]
+                         for r in range(seeds)])  # [seeds, updates, (mean, error)]
+    seed_means = pooled[..., 0]
     means, errors = [], []
-    for update in range(per_task.shape[1]):
+    for update in range(updates):
         if seeds > 1:
-            samples = seed_means[:, update]
+            samples = seed_means[:, update][np.isfinite(seed_means[:, update])]
+            means.append(float(samples.mean()) if len(samples) else float("nan"))
+            errors.append(float(samples.std(ddof=1) / np.sqrt(len(samples)))
+                          if len(samples) > 1 else float("nan"))
         else:
-            samples = per_task[0, update]
-        samples = samples[np.isfinite(samples)]
-        means.append(float(samples.mean()) if len(samples) else float("nan"))
-        errors.append(float(samples.std(ddof=1) / np.sqrt(len(samples))) if len(samples) > 1
-                      else float("nan"))
+            means.append(float(pooled[0, update, 0]))
+            errors.append(float(pooled[0, update, 1]))
+    has = counts > 0
     return MetaTestResult(mean_return=means, standard_error=errors,
                           error_over="seeds" if seeds > 1 else "tasks",
                           seed_mean_return=seed_means.tolist(),

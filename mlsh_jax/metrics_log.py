@@ -35,9 +35,9 @@ def interval_record(metrics: UpdateMetrics,
     seeds, each seed's episode return and (if the env has task types) its masters' sub-policy
     shares per task type, which pooling averages away: seeds whose sub-policies swapped roles
     cancel. A task type that no slot of a seed had in the interval reads all zero.
-    The return is that of the episodes that started and ended within the interval
-    (`interval_episodes`). `episode_end_names` name the env's episode-end metrics (the last
-    axis of `slot_episode_end_sum`)."""
+    The return and the episode-end metrics are those of the episodes that started and ended
+    within the interval (`interval_episodes`). `episode_end_names` name the env's episode-end
+    metrics (the last axis of `EpisodeTotals.started_here_end`)."""
     m = metrics
     seed_returns, seed_episodes = interval_episodes(m.slot_episodes)
     episodes = float(seed_episodes.sum())
@@ -76,17 +76,30 @@ def interval_episodes(totals: EpisodeTotals) -> tuple[np.ndarray, np.ndarray]:
     in the interval's length. The other censoring: a slot that restarts (new task, envs
     reset) drops the episodes it had not finished.
     """
-    total = lambda x: x.sum(axis=(1, 2))
-    after_first = lambda x: x[:, 1:].sum(axis=(1, 2))
-    return (total(totals.started_here_return) + after_first(totals.started_before_return),
-            total(totals.started_here_count) + after_first(totals.started_before_count))
+    returns, counts, _ = _within_interval(totals)
+    return returns.sum(axis=(1, 2)), counts.sum(axis=(1, 2))
+
+
+def _within_interval(totals: EpisodeTotals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per [seed, update, slot]: return sums, counts and episode-end sums ([..., M]) of the
+    episodes that ended there and started within the interval."""
+
+    def without_first(x: np.ndarray) -> np.ndarray:
+        x = np.array(x, copy=True)
+        x[:, 0] = 0  # the first update's episodes that started before the interval
+        return x
+
+    return (totals.started_here_return + without_first(totals.started_before_return),
+            totals.started_here_count + without_first(totals.started_before_count),
+            totals.started_here_end + without_first(totals.started_before_end))
 
 
 def _episode_end_means(m: UpdateMetrics, names: tuple[str, ...]) -> dict[str, Any]:
-    """Mean of each episode-end metric over the episodes that ended, and per task type."""
-    ended = m.slot_episodes.started_here_count + m.slot_episodes.started_before_count
-    counts = ended.reshape(-1)
-    sums = m.slot_episode_end_sum.reshape(counts.shape + (len(names),))
+    """Mean of each episode-end metric over the episodes that started and ended within the
+    interval, and per task type."""
+    _, counts, sums = _within_interval(m.slot_episodes)
+    counts = counts.reshape(-1)
+    sums = sums.reshape(counts.shape + (len(names),))
     types = m.slot_task_type.reshape(-1)
     num_types = m.decisions_by_task_type.shape[-2]
     mean = lambda selected: [float(s / n) if (n := counts[selected].sum()) else None

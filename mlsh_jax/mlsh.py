@@ -39,21 +39,23 @@ class EpisodeTotals:
     Attributing each episode to the update it started in is unbiased (Wald's identity): the
     episodes started in update u are `started_here` of u plus `started_before` of u + 1,
     exactly when the rollout covers an episode (D >= episode length). With D < L an episode
-    spans several updates and counts toward the update before the one it ended in.
+    spans several updates and counts toward the update before the one it ended in. The env's
+    episode-end metrics (a fall, a section passed) are split the same way.
     """
 
     started_here_return: jax.Array    # started and ended in this update
     started_here_count: jax.Array
     started_before_return: jax.Array  # ended in this update, started in an earlier one
     started_before_count: jax.Array
+    started_here_end: jax.Array       # [..., M] env.episode_end_metrics summed, split alike
+    started_before_end: jax.Array
 
 
 @flax.struct.dataclass
 class UpdateMetrics:
     """Per-update statistics; per-slot arrays let evaluation compute errors across tasks."""
 
-    slot_episodes: EpisodeTotals    # [S] leaves
-    slot_episode_end_sum: jax.Array  # [S, M] env.episode_end_metrics summed over ended episodes
+    slot_episodes: EpisodeTotals    # [S] leaves ([S, M] for the episode-end metrics)
     slot_task_type: jax.Array       # [S] env.task_type of each slot's task (0 if not discrete)
     joint_fraction: jax.Array       # share of slots in the joint phase during this update
     subpolicy_usage: jax.Array      # [K] share of master decisions choosing each sub-policy
@@ -198,7 +200,9 @@ def episode_totals(traj: Trajectory) -> EpisodeTotals:
         started_here_return=per_slot(traj.episode_return * started_here),
         started_here_count=per_slot(started_here),
         started_before_return=per_slot(traj.episode_return * started_before),
-        started_before_count=per_slot(started_before))
+        started_before_count=per_slot(started_before),
+        started_here_end=per_slot(traj.episode_end * started_here[..., None]),
+        started_before_end=per_slot(traj.episode_end * started_before[..., None]))
 
 
 def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics: PPOMetrics,
@@ -217,7 +221,6 @@ def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics
     weight = steps / jnp.maximum(steps.sum(), 1.0)
     return UpdateMetrics(
         slot_episodes=episode_totals(traj),
-        slot_episode_end_sum=traj.episode_end.sum(axis=(0, 2)),
         slot_task_type=types,
         joint_fraction=(slots.phase_step >= cfg.warmup_updates).mean(),
         subpolicy_usage=slot_chosen.sum(axis=0) / jnp.maximum(decisions.sum(), 1.0),

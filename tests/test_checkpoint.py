@@ -286,8 +286,8 @@ def _metrics_with(master_value_loss: np.ndarray) -> UpdateMetrics:
     zeros = np.zeros((seeds, updates), np.float32)
     ppo = PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
                      clip_fraction=zeros, steps_taken=zeros)
-    return UpdateMetrics(slot_episodes=EpisodeTotals(zeros, zeros, zeros, zeros),
-                         slot_episode_end_sum=zeros, slot_task_type=zeros, joint_fraction=zeros,
+    return UpdateMetrics(slot_episodes=EpisodeTotals(zeros, zeros, zeros, zeros, zeros, zeros),
+                         slot_task_type=zeros, joint_fraction=zeros,
                          subpolicy_usage=zeros, decisions_by_task_type=zeros,
                          master=ppo.replace(value_loss=master_value_loss), subpolicy=ppo,
                          subpolicy_steps=zeros, macro_overflow=zeros)

@@ -1,4 +1,5 @@
-"""Log records: episode-end metrics pooled over episodes, overall and per task type."""
+"""Log records: returns and episode-end metrics of the episodes that started and ended in an
+interval, pooled over episodes, overall and per task type."""
 
 import jax
 import numpy as np
@@ -9,18 +10,20 @@ from mlsh_jax.ppo import PPOMetrics
 
 
 def metrics(episode_end_sum, episode_count, task_type, num_task_types=2):
-    """One seed, one update, slots as given; everything unrelated zero."""
+    """One seed, one update, slots as given (episodes that started and ended in it);
+    everything unrelated zero."""
     slots = len(episode_count)
     zeros = np.zeros((1, 1), np.float32)
     ppo = PPOMetrics(policy_loss=zeros, value_loss=zeros, entropy=zeros, approx_kl=zeros,
                      clip_fraction=zeros, steps_taken=np.zeros((1, 1, 2), np.float32))
+    end_sum = np.asarray(episode_end_sum, np.float32)[None, None]
     return UpdateMetrics(
         slot_episodes=EpisodeTotals(
             started_here_return=np.zeros((1, 1, slots), np.float32),
             started_here_count=np.asarray(episode_count, np.float32)[None, None],
             started_before_return=np.zeros((1, 1, slots), np.float32),
-            started_before_count=np.zeros((1, 1, slots), np.float32)),
-        slot_episode_end_sum=np.asarray(episode_end_sum, np.float32)[None, None],
+            started_before_count=np.zeros((1, 1, slots), np.float32),
+            started_here_end=end_sum, started_before_end=np.zeros_like(end_sum)),
         slot_task_type=np.asarray(task_type, np.int32)[None, None],
         joint_fraction=zeros, subpolicy_usage=np.full((1, 1, 2), 0.5, np.float32),
         decisions_by_task_type=np.zeros((1, 1, num_task_types, 2), np.float32),
@@ -68,14 +71,21 @@ def test_interval_return_counts_the_episodes_that_started_and_ended_within_the_i
     here_return = np.array([[[2, 0], [1, 1], [0, 2]], np.zeros((3, 2))])
     before_count = np.array([[[3, 3], [1, 0], [1, 1]], [[2, 0], [0, 0], [0, 0]]])
     before_return = np.array([[[3, 3], [0, 0], [1, 0]], [[2, 0], [0, 0], [0, 0]]])
+    # The episode-end metric 'fell' is 1 for every episode but those that started before the
+    # interval, which score 5 each: left out as their returns are.
     totals = EpisodeTotals(started_here_return=here_return, started_here_count=here_count,
                            started_before_return=before_return,
-                           started_before_count=before_count)
-    record = interval_record(metrics(np.zeros((2, 0)), [0, 0], [0, 0], num_task_types=0)
-                             .replace(slot_episodes=totals))
+                           started_before_count=before_count,
+                           started_here_end=here_count[..., None].astype(float),
+                           started_before_end=np.where(
+                               np.arange(3)[None, :, None] == 0, 5.0, 1.0)[..., None]
+                           * before_count[..., None])
+    record = interval_record(metrics(np.zeros((2, 1)), [0, 0], [0, 0], num_task_types=0)
+                             .replace(slot_episodes=totals), ("fell",))
     assert record["episodes"] == 10
     assert record["episode_return"] == 0.7
     assert record["seed_episode_return"] == [0.7, None]
+    assert record["fell"] == 1.0
 
 
 def test_routing_is_reported_per_seed_where_pooling_would_cancel_it():

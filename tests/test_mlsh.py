@@ -120,6 +120,27 @@ def test_rollout_records_values_at_the_final_observation_of_truncated_episodes(s
     assert not np.allclose(traj.final_value[19], traj.value[20])  # not the next episode's
 
 
+def test_bootstrap_values_at_truncations_reach_both_updates(spec):
+    """The values recorded at truncated episodes' final observations change what the masters
+    and the sub-policies learn (a time limit is not a fall)."""
+    truncating = dataclasses.replace(spec, env=wrap_for_training(TruncatedBandits()))
+    state = init_state(truncating, jax.random.PRNGKey(0))
+    collect = jax.jit(lambda slots, s: rollout(truncating, slots, s.subpolicies, s.key))
+    slots, _ = collect(state.slots, state)
+    _, traj = collect(slots, state)  # crosses the 50-step time limit
+    assert np.asarray(traj.truncated).any()
+    shifted = traj.replace(final_value=traj.final_value + 5.0,
+                           final_master_value=traj.final_master_value + 5.0)
+    all_joint = jnp.full((TINY.num_slots,), TINY.warmup_updates)
+    subs = jax.jit(lambda t: update_subpolicies(truncating, state.subpolicies, all_joint, t,
+                                                jax.random.PRNGKey(1))[0].params)
+    masters = jax.jit(lambda t: mlsh.update_masters(truncating, slots.master, t,
+                                                    jax.random.PRNGKey(2))[0].params)
+    for update in (subs, masters):
+        moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), update(traj), update(shifted))
+        assert any(jax.tree.leaves(moved))
+
+
 def test_rollout_of_an_env_that_never_truncates_records_no_truncation(first_rollout):
     _, _, traj = first_rollout
     assert np.asarray(traj.done).any()

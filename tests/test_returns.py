@@ -97,11 +97,23 @@ def test_averaging_the_episodes_that_ended_would_over_count_short_ones(episodes)
     ended = EpisodeTotals(
         started_here_return=episodes.started_here_return + episodes.started_before_return,
         started_here_count=episodes.started_here_count + episodes.started_before_count,
-        started_before_return=zeros, started_before_count=zeros)
+        started_before_return=zeros, started_before_count=zeros,
+        started_here_end=episodes.started_here_end, started_before_end=episodes.started_here_end)
     old = summarize_returns(ended).mean_return
     new = summarize_returns(episodes).mean_return
     assert abs(old[0] - 0.6) < TOLERANCE
     assert abs(new[0] - 0.5) < abs(old[0] - 0.5) - TOLERANCE
+
+
+def totals_of(here_return, here_count, before_return, before_count, here_end=None,
+              before_end=None) -> EpisodeTotals:
+    """EpisodeTotals from nested lists [seeds, updates, tasks] (episode-end sums: [..., M],
+    none by default)."""
+    arrays = [np.asarray(x, np.float64) for x in (here_return, here_count, before_return,
+                                                  before_count)]
+    no_end = np.zeros(arrays[0].shape + (0,))
+    return EpisodeTotals(*arrays, no_end if here_end is None else here_end,
+                         no_end if before_end is None else before_end)
 
 
 def test_summarize_returns_attributes_episodes_to_the_update_they_started_in():
@@ -109,34 +121,46 @@ def test_summarize_returns_attributes_episodes_to_the_update_they_started_in():
     (return 1) and 2 that ended in update 2 after starting earlier (return 2 in all), so 3/3;
     the 9 that ended in update 1 but started before it belong to update 0. Update 2: 1 started
     and ended (return 0) and 1 finished in update 3 (return 0). Task 1 finishes one episode of
-    update 2 only, in update 3, with return 1."""
-    totals = EpisodeTotals(
-        started_here_return=np.array([[[1.0, 0.0], [0.0, 0.0], [5.0, 0.0]]]),
-        started_here_count=np.array([[[1.0, 0.0], [1.0, 0.0], [5.0, 0.0]]]),
-        started_before_return=np.array([[[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]]]),
-        started_before_count=np.array([[[9.0, 0.0], [2.0, 0.0], [1.0, 1.0]]]))
+    update 2 only, in update 3, with return 1: update 2 pools 1 over 3 episodes."""
+    totals = totals_of([[[1.0, 0.0], [0.0, 0.0], [5.0, 0.0]]],
+                       [[[1.0, 0.0], [1.0, 0.0], [5.0, 0.0]]],
+                       [[[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]]],
+                       [[[9.0, 0.0], [2.0, 0.0], [1.0, 1.0]]])
     result = summarize_returns(totals)
-    assert result.mean_return == [1.0, 0.5]
+    np.testing.assert_allclose(result.mean_return, [1.0, 1 / 3])
     assert result.tasks_with_episodes == [1, 2]
     assert result.error_over == "tasks"
-    assert np.isnan(result.standard_error[0])
-    np.testing.assert_allclose(result.standard_error[1], 0.5)
-    assert result.seed_mean_return == [[1.0, 0.5]]
+    # Ratio estimator's error over both tasks (a task without episodes is a sample too):
+    # update 1's residuals vanish (3 - 1 x 3, 0 - 1 x 0); update 2's are 0 - 2/3 and 1 - 1/3:
+    # sqrt((8/9) / 2) / 1.5 episodes per task.
+    np.testing.assert_allclose(result.standard_error, [0.0, 4 / 9])
+    np.testing.assert_allclose(result.seed_mean_return, [[1.0, 1 / 3]])
 
 
-def test_episode_end_means_average_the_episodes_that_ended_in_each_update():
-    """2 seeds x 2 tasks, U = 2 (+1 finishing update, not reported); metric 'passed' summed
-    over the episodes that ended: update 1 has 3 + 1 episodes ending, 2 of them passed;
-    update 2 none ended."""
+def test_pooling_the_tasks_episodes_is_unbiased_where_averaging_each_tasks_mean_is_not():
+    """SucceedOrTimeOut with one env per task, from an aligned start: a success (p = 1/2)
+    ends the first episode at step 10 and starts a second, which ends by step 20 (success)
+    or times out in the next update. Tasks in proportion: success-success (2 episodes,
+    return 2), success-failure (1 + 0, the second ending in update 2), failure twice (one
+    episode, return 0). The mean return per episode started is 1/2; the mean of the tasks'
+    own means is (1 + 1/2 + 0 + 0) / 4 = 0.375."""
+    totals = totals_of([[[2.0, 1.0, 0.0, 0.0], [0.0] * 4]], [[[2.0, 1.0, 1.0, 1.0], [0.0] * 4]],
+                       [[[0.0] * 4, [0.0] * 4]], [[[0.0] * 4, [0.0, 1.0, 0.0, 0.0]]])
+    assert summarize_returns(totals).mean_return == [0.5]
+
+
+def test_episode_end_means_average_the_episodes_that_started_in_each_update():
+    """2 seeds x 2 tasks, U = 2 (+1 finishing update, not reported); metrics 'passed' and
+    'torso_x' summed over episodes. Update 1: 3 episodes started and ended in it (2 passed)
+    and 1 that started in it and ended in update 2 (none passed); the 4 that ended in update
+    1 but started before it are not update 1's. Update 2: none started and ended."""
     zeros = np.zeros((2, 3, 2))
     here, before = zeros.copy(), zeros.copy()
-    here[0, 0, 0], before[1, 0, 1] = 3, 1
-    here[:, 2] = 5  # the finishing update: ignored
-    totals = EpisodeTotals(started_here_return=zeros, started_here_count=here,
-                           started_before_return=zeros, started_before_count=before)
-    sums = np.zeros((2, 3, 2, 2))
-    sums[0, 0, 0] = [2.0, 6.0]
-    sums[1, 0, 1] = [0.0, 1.5]
-    sums[:, 2] = 7.0
-    means = episode_end_means(totals, sums, ("passed", "torso_x"))
+    here_end, before_end = np.zeros((2, 3, 2, 2)), np.zeros((2, 3, 2, 2))
+    here[0, 0, 0], here_end[0, 0, 0] = 3, [2.0, 6.0]
+    before[1, 1, 1], before_end[1, 1, 1] = 1, [0.0, 1.5]
+    before[0, 0, 1], before_end[0, 0, 1] = 4, [4.0, 4.0]
+    here[:, 2], here_end[:, 2] = 5, 7.0  # the finishing update's own episodes: ignored
+    totals = totals_of(zeros, here, zeros, before, here_end, before_end)
+    means = episode_end_means(totals, ("passed", "torso_x"))
     assert means == {"passed": [0.5, None], "torso_x": [7.5 / 4, None]}
