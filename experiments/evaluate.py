@@ -1,7 +1,7 @@
 """Meta-test a trained run: fresh masters learn to use its frozen sub-policies on new tasks.
 
     python -m experiments.evaluate --workdir DIR [--tasks 256] [--updates W] [--seed S]
-                                   [--envs-per-task E]
+                                   [--envs-per-task E] [--candidates]
 
 Writes DIR/eval.json with the mean episode return per meta-test update (paper Fig. 4 and 7): per
 new task a fresh master (MLSH) or a flat per-task learner (baselines), see mlsh_jax.algorithms.
@@ -21,16 +21,16 @@ import time
 import jax
 
 from experiments.config_cli import error_exit
-from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, DamagedCheckpointError, \
-    RunCheckpoints, load_subpolicies, read_json
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, CheckpointError, \
+    DamagedCheckpointError, RunCheckpoints, load_subpolicies, read_json
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.meta_test import MetaTestResult, Progress, meta_test
 from mlsh_jax.metrics_log import duration
-from mlsh_jax.selection import first_candidates, runs_at
+from mlsh_jax.selection import CANDIDATES_FILE, first_candidates, runs_at
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, TrainerState, init_seeds, init_subpolicies, seed_keys
+from mlsh_jax.state import Learner, TrainerState, candidate_keys, init_seeds, init_subpolicies
 
 # Meta-test tasks are sampled from a seed this far from the training seed, so they are new.
 META_TEST_SEED_OFFSET = 1000
@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="updates per task (default: the config's W, at least 1)")
     parser.add_argument("--seed", type=int_at_least(0),
                         help=f"task seed (default: the run's seed + {META_TEST_SEED_OFFSET})")
+    parser.add_argument("--candidates", action="store_true",
+                        help="meta-test every candidate of a best-of-k run as it was at the "
+                             "selection (candidates.msgpack), seed-major, instead of the kept "
+                             "ones; writes candidates_eval.json")
     parser.add_argument("--envs-per-task", type=int_at_least(1),
                         help="envs each new learner collects from per update (default: the "
                              "run's envs_per_slot); set it to compare runs trained with "
@@ -79,15 +83,23 @@ def read_run_config(workdir: pathlib.Path) -> RunConfig:
         raise ConfigError(f"{path} does not hold a valid config: {error}") from None
 
 
-def load_run(workdir: pathlib.Path) -> tuple[RunConfig, Learner | None]:
-    """A run's config and its exported sub-policies (leading axis: seeds; None for scratch)."""
+def load_run(workdir: pathlib.Path, candidates: bool = False
+             ) -> tuple[RunConfig, Learner | None]:
+    """A run's config and its exported sub-policies (leading axis: seeds; None for scratch),
+    or with `candidates` those of every candidate at the selection (seeds x candidates,
+    seed-major; `mlsh_jax.selection`)."""
     config = read_run_config(workdir)
+    if candidates and not config.selects:
+        raise ConfigError(f"--candidates: the run in {workdir} trained one candidate per seed "
+                          f"(candidates={config.candidates})")
     if config.algorithm == "scratch":
         return config, None
     spec = MLSHSpec.build(config)
+    count = config.candidates if candidates else 1
     template = jax.eval_shape(jax.vmap(lambda key: init_subpolicies(spec, key)),
-                              seed_keys(config.seed, config.num_seeds))
-    return config, load_subpolicies(workdir, template)
+                              candidate_keys(config.seed, config.num_seeds, count))
+    return config, load_subpolicies(workdir, template,
+                                    CANDIDATES_FILE if candidates else SUBPOLICIES_FILE)
 
 
 def restore_checkpoint(workdir: pathlib.Path, config: RunConfig, update: int | None = None
@@ -167,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     enable_compile_cache()
     try:
-        config, subpolicies = load_run(args.workdir)
+        config, subpolicies = load_run(args.workdir, args.candidates)
         if args.envs_per_task:
             config = dataclasses.replace(config, envs_per_slot=args.envs_per_task)
         updates = args.updates or max(config.warmup_updates, 1)
@@ -196,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         "final_standard_error": finite_or_none(result.standard_error)[-1],
         "episode_end": result.episode_end,
     }
-    (args.workdir / "eval.json").write_text(json.dumps(report, indent=2))
+    out = "candidates_eval.json" if args.candidates else "eval.json"
+    (args.workdir / out).write_text(json.dumps(report, indent=2))
     print(summary_line(config, spec, args.tasks, result))
     return 0
 

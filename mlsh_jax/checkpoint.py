@@ -294,10 +294,10 @@ def transfer_subpolicies(source: pathlib.Path, subpolicies):
         obs_stats=jax.tree.map(all_seeds, loaded.obs_stats))
 
 
-def load_subpolicies(workdir: pathlib.Path, template):
-    """Restore into the structure and shapes of `template` (arrays or `jax.ShapeDtypeStruct`s),
-    or explain what differs."""
-    path = pathlib.Path(workdir) / SUBPOLICIES_FILE
+def load_subpolicies(workdir: pathlib.Path, template, name: str = SUBPOLICIES_FILE):
+    """Restore the export `name` into the structure and shapes of `template` (arrays or
+    `jax.ShapeDtypeStruct`s), or explain what differs."""
+    path = pathlib.Path(workdir) / name
     if not path.exists():
         raise CheckpointError(f"no sub-policy checkpoint at {path}; train first with "
                               f"`python -m experiments.run --workdir {workdir}`")
