@@ -189,7 +189,7 @@ class TensorBoardWriter:
     """Scalars of each record as TensorBoard events (tensorboardX: no TensorFlow needed).
 
     The x-axis is env steps, the unit RL curves are compared in. On resume, events past the
-    checkpoint are purged (a session start at `purge_step`), as metrics.jsonl drops its
+    checkpoint are purged (a `SessionLog.START` event at `purge_step`), as metrics.jsonl drops its
     records. Events are written and flushed in the calling thread, not by tensorboardX's
     `SummaryWriter`, whose background thread would print a full disk's traceback instead of
     raising it to the training loop (as `WriteFailed` naming the folder).

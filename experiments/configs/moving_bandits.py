@@ -1,19 +1,17 @@
-"""Moving Bandits as in the MLSH paper.
+"""Moving Bandits as in the MLSH paper, trained as the best of 8 candidates per seed.
 
-K, N, W, U and the 50-step episode are the paper's (DESIGN.md hyper-parameter table). The
-sub-policy learning rate is the original code's 3e-5 (the paper says 3e-4, with which both
-sub-policies converged to the same goal in every run we tried). 40 slots of 64 envs put 4
-tasks into every sub-policy update (U/(W+U) of the slots are joint) at the cost of session 6's
-20 slots of 128 envs, which put 2. With the fixed PPO both sub-policies of a seed often head
-to the same goal: one sub-policy per goal emerged in 1 of 6 seeds with 2 tasks per update, in
-52 to 55 of 126 with 4 to 16, and in 5 of the 12 seeds run with this config (docs/results.md,
-"Symmetric collapse"). Each sub-policy leans toward a goal index within two task cycles, from
-early noise, and is committed to it by update 100; no setting tried yet (more tasks per update,
-an entropy bonus, W = 60, sub-policy lr 1e-5, a trust region on φ, K = 3, balanced task types,
-4x the data per master, sub-policies that start apart, master lr 3e-2, no master
-ε-exploration, 600 updates) makes every seed specialise. 64 envs give each master 320 macro
-transitions per update (the original: 1200 per task group). The budget (600 updates, 76.8M env
-steps) is sized for a 2-core CPU.
+K, N, W, U and the 50-step episode are the paper's. The sub-policy learning rate is the
+original code's 3e-5 (the paper says 3e-4, with which both sub-policies converged to the same
+goal in every run tried). 40 slots of 64 envs put 4 tasks into every sub-policy update
+(U/(W+U) of the slots are joint); 64 envs give each master 320 macro transitions per update.
+
+MLSH alone gives one sub-policy per goal in about half of the seeds; in the others both
+sub-policies head to the same goal, and so does the original code (docs/results.md, "Skills
+that specialise in every run"). Which happens is settled by update 100, and a collapsed run
+earns less training return. So each seed trains 8 independent candidates side by side for 100
+updates, keeps the one with the highest training return over updates 76-100 and trains it
+alone to update 300 (`candidates`, `selection_update`, `selection_window`; selection.json in
+the workdir says which candidate was kept and why). `--config.candidates=1` runs MLSH alone.
 """
 
 from mlsh_jax.config import PPOConfig, RunConfig
