@@ -28,7 +28,7 @@ from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.meta_test import MetaTestResult, Progress, meta_test
 from mlsh_jax.metrics_log import duration
-from mlsh_jax.selection import CANDIDATES_FILE, first_candidates, runs_at
+from mlsh_jax.selection import CANDIDATES_FILE, candidates_at, first_candidates
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, TrainerState, candidate_keys, init_seeds, init_subpolicies
 
@@ -116,7 +116,7 @@ def restore_checkpoint(workdir: pathlib.Path, config: RunConfig, update: int | N
                                   f"with `python -m experiments.run --workdir {workdir}`")
         spec = MLSHSpec.build(config)
         template = lambda step: jax.eval_shape(
-            lambda: init_seeds(spec, runs_at(config, step) // config.num_seeds))
+            lambda: init_seeds(spec, candidates_at(config, step)))
         if update is None:
             update, state, damaged = checkpoints.restore_newest(template)
         elif update not in held:

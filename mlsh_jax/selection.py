@@ -32,9 +32,20 @@ SELECTION_FILE = "selection.json"
 CANDIDATES_FILE = "candidates.msgpack"
 
 
+def candidates_at(config: RunConfig, done: int) -> int:
+    """Candidates per seed in the state after `done` updates."""
+    return config.candidates if config.candidate_phase(done) else 1
+
+
 def runs_at(config: RunConfig, done: int) -> int:
     """Size of the state's leading axis after `done` updates."""
-    return config.num_seeds * (config.candidates if config.candidate_phase(done) else 1)
+    return config.num_seeds * candidates_at(config, done)
+
+
+def best_mean(scores: np.ndarray) -> float | None:
+    """The mean over seeds of each seed's best candidate score (seeds without any left out)."""
+    best = [row[np.isfinite(row)].max() for row in scores if np.isfinite(row).any()]
+    return float(np.mean(best)) if best else None
 
 
 def candidate_returns(config: RunConfig, episodes: EpisodeTotals) -> np.ndarray:
@@ -61,6 +72,11 @@ def keep(state: TrainerState, config: RunConfig, kept: np.ndarray) -> TrainerSta
 def first_candidates(tree, config: RunConfig):
     """Candidate 0 of every seed (the plain run of that seed), of a seed-major stacked tree."""
     return jax.tree.map(lambda x: x[::config.candidates], tree)
+
+
+def for_every_candidate(tree, candidates: int):
+    """A tree stacked over seeds, repeated for each seed's candidates (seed-major)."""
+    return jax.tree.map(lambda x: jnp.repeat(x, candidates, axis=0), tree)
 
 
 def selection_record(config: RunConfig, scores: np.ndarray, kept: np.ndarray) -> dict:

@@ -19,8 +19,9 @@ from mlsh_jax.checkpoint import CHECKPOINTS_DIR, CheckpointError, RunCheckpoints
 from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.metrics_log import open_writers, interval_record, progress_line
 from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
-from mlsh_jax.selection import CANDIDATES_FILE, best_candidates, candidate_returns, \
-    first_candidates, keep, runs_at, selection_lines, selection_record, write_selection
+from mlsh_jax.selection import CANDIDATES_FILE, best_candidates, best_mean, candidate_returns, \
+    candidates_at, first_candidates, for_every_candidate, keep, runs_at, selection_lines, \
+    selection_record, write_selection
 from mlsh_jax.sharding import gather_texts, place, processes_agree, slot_mesh, \
     state_shardings
 from mlsh_jax.spec import MLSHSpec
@@ -249,10 +250,13 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
         check_same_config_on_every_process(config)  # all get here: they agreed above
         spec = MLSHSpec.build(config)
         run = spec.config
-        state = init_seeds(spec, run.candidates if run.candidate_phase(0) else 1)
+        candidates = candidates_at(run, 0)
+        state = init_seeds(spec, candidates)
         if config.init_subpolicies_from and not resuming:
-            state = state.replace(subpolicies=transfer_subpolicies(
-                pathlib.Path(config.init_subpolicies_from), state.subpolicies))
+            seeds = first_candidates(state.subpolicies, run) if candidates > 1 \
+                else state.subpolicies
+            transferred = transfer_subpolicies(pathlib.Path(config.init_subpolicies_from), seeds)
+            state = state.replace(subpolicies=for_every_candidate(transferred, candidates))
             log(f"sub-policies initialised from {config.init_subpolicies_from}")
         shardings = state_shardings(slot_mesh(run.num_devices), state)
         state = place(state, shardings)
@@ -283,8 +287,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                 writers = open_writers(workdir, config, resume_after=done)
         while done < config.total_updates and not stop:
             length = chunk_end(done, config) - done
-            candidates = run.candidate_phase(done)
-            runs = runs_at(run, done)
+            candidates, runs = candidates_at(run, done), runs_at(run, done)
             compile_seconds = 0.0
             if (length, runs) not in compiled:
                 start = time.perf_counter()
@@ -296,8 +299,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
             _wait_interruptibly(metrics)
             metrics = jax.device_get(metrics)
             seconds = time.perf_counter() - start
-            problem = find_non_finite(metrics, state, done + 1,
-                                      run.candidates if candidates else 1)
+            problem = find_non_finite(metrics, state, done + 1, candidates)
             if problem:
                 last_good = checkpoints.latest_step()
                 raise NonFiniteError(
@@ -306,15 +308,16 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                        else "none yet"))
             done += length
             record = interval_record(metrics, spec.env.episode_end_metrics)
-            if candidates:
-                record = _by_candidate(record, run, metrics)
+            if candidates > 1:
+                scores = candidate_returns(run, metrics.slot_episodes)
+                record = _by_candidate(record, scores)
             record.update(update=done, total_updates=config.total_updates,
                           env_steps=done * run.env_steps_per_update,
                           steps_per_second=length * run.env_steps_per_update * runs / seconds,
                           seconds=seconds, compile_seconds=compile_seconds)
-            selected = candidates and not run.candidate_phase(done)
+            selected = candidates > 1 and not run.candidate_phase(done)
             if selected:
-                state, lines = _select(workdir, run, state, metrics, shardings, primary)
+                state, lines = _select(workdir, run, state, scores, shardings, primary)
                 for line in lines:
                     log(line)
             with processes_agree():  # only process 0 writes these; all wrote the checkpoint
@@ -348,7 +351,7 @@ def _template(spec: MLSHSpec, shardings: TrainerState) -> Callable[[int], Traine
     run = spec.config
 
     def at(update: int) -> TrainerState:
-        shapes = jax.eval_shape(lambda: init_seeds(spec, runs_at(run, update) // run.num_seeds))
+        shapes = jax.eval_shape(lambda: init_seeds(spec, candidates_at(run, update)))
         return jax.tree.map(lambda x, sharding: jax.ShapeDtypeStruct(x.shape, x.dtype,
                                                                      sharding=sharding),
                             shapes, shardings)
@@ -366,24 +369,20 @@ def _export(workdir: pathlib.Path, run: RunConfig, state: TrainerState, done: in
         save_subpolicies(workdir, state.subpolicies)
 
 
-def _by_candidate(record: dict, run: RunConfig, metrics: UpdateMetrics) -> dict:
-    """A candidate-phase record: per-run lists (seeds x candidates) become candidate_* lists
-    per seed, and `best_candidate_return` is the mean over seeds of each seed's best."""
-    scores = candidate_returns(run, metrics.slot_episodes)
+def _by_candidate(record: dict, scores: np.ndarray) -> dict:
+    """A candidate-phase record: the per-run lists (seeds x candidates) give way to each seed's
+    candidates' returns ([seeds, candidates] `scores`) and the mean of each seed's best."""
     record = {name: value for name, value in record.items() if not name.startswith("seed_")}
     record["candidate_episode_return"] = [[float(v) if np.isfinite(v) else None for v in row]
                                           for row in scores]
-    best = np.nanmax(np.where(np.isfinite(scores), scores, np.nan), axis=1) \
-        if np.isfinite(scores).any() else None
-    record["best_candidate_return"] = None if best is None else float(np.nanmean(best))
+    record["best_candidate_return"] = best_mean(scores)
     return record
 
 
-def _select(workdir: pathlib.Path, run: RunConfig, state: TrainerState, metrics: UpdateMetrics,
+def _select(workdir: pathlib.Path, run: RunConfig, state: TrainerState, scores: np.ndarray,
             shardings: TrainerState, primary: bool) -> tuple[TrainerState, list[str]]:
-    """Keep each seed's best candidate by the window's training return (`metrics` are the
-    window's); record the choice and the candidates' sub-policies."""
-    scores = candidate_returns(run, metrics.slot_episodes)
+    """Keep each seed's best candidate by the window's training return (`scores`, [seeds,
+    candidates]); record the choice and the candidates' sub-policies."""
     kept = best_candidates(scores)
     record = selection_record(run, scores, kept)
     with processes_agree():

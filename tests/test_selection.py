@@ -115,6 +115,20 @@ def test_a_run_stopped_after_the_selection_resumes_the_kept_candidates(selected_
     chex.assert_trees_all_equal(state, reference_state)
 
 
+def test_transferred_sub_policies_start_every_candidate(tmp_path):
+    source = dataclasses.replace(TINY, candidates=1, num_seeds=1, total_updates=1)
+    train(source, tmp_path / "source", log=lambda _: None)
+    target = dataclasses.replace(TINY, total_updates=0,
+                                 init_subpolicies_from=str(tmp_path / "source"))
+    train(target, tmp_path / "target", log=lambda _: None)
+    leaf = lambda path: jax.tree.leaves(read_subpolicies(path)["params"])[0]
+    started = leaf(tmp_path / "target" / CANDIDATES_FILE)
+    assert started.shape[0] == TINY.num_seeds * TINY.candidates
+    for run in range(started.shape[0]):
+        np.testing.assert_array_equal(started[run], leaf(tmp_path / "source" /
+                                                         "subpolicies.msgpack")[0])
+
+
 @pytest.mark.parametrize("change,message", [
     (dict(candidates=0), "candidates=0"),
     (dict(selection_window=5), "selection_window=5: must be at most selection_update=4"),
