@@ -399,7 +399,8 @@ def test_a_time_limit_truncates_only_where_the_env_says_so_and_a_termination_win
 @pytest.mark.parametrize("env", [MovingBandits(episode_length=2), KeyDoor(episode_length=2),
                                  FourRooms(episode_length=2, slip_probability=0.0)])
 def test_grid_tasks_time_limit_is_a_termination(env):
-    """Their time limit is part of the task (DESIGN.md; the envs' docstrings say why)."""
+    """Their time limit is part of the task (docs/design.md, "Terminations and truncations"; the
+    envs' docstrings say why)."""
     assert not env.truncates
     task = env.sample_task(KEY)
     _, state = env.reset(KEY, task)

@@ -13,7 +13,7 @@ Twowalk's skills, trained seeing world positions, are walks to Twowalk's targets
 macro-action's start, with which they walk one way from anywhere (docs/results.md).
 Without a source the run learns from scratch, which the sparse reward makes hopeless (the paper:
 PPO 0, MLSH transfer 193). Twowalk's settings (twowalk.py) with the paper's K=3 for the course
-(DESIGN.md) and its 2000-step episode, collected whole each update by 4 slots x 8 envs.
+(docs/design.md) and its 2000-step episode, collected whole each update by 4 slots x 8 envs.
 """
 
 import dataclasses

@@ -1,6 +1,6 @@
 """Four Rooms as in the MLSH paper.
 
-K, N, W, U and the 100-step episode are the paper's (DESIGN.md hyper-parameter table), and so
+K, N, W, U and the 100-step episode are the paper's (docs/design.md, "Hyper-parameters"), and so
 is the fixed start: the paper's agent "starts at a specific spot" (here the top-left room's
 corner) with a goal cell drawn from all 104 free cells. From a fixed start a random walk
 reaches most goals rarely (the median goal in 10 % of 100-step episodes, the farthest in
@@ -9,8 +9,7 @@ chance in 16-31 % of episodes, and flat PPO learns each goal too fast for MLSH t
 docs/results.md). The sub-policy learning rate 1e-4 lies between the original code's 3e-5
 (with random starts the four sub-policies were still alike after 200 updates) and the paper's
 3e-4 (near-deterministic sub-policies by update 100, and one seed of two collapsed). Slots,
-envs per slot and total_updates are a budget sized for the team's 2-core CPU, not the paper's
-cluster.
+envs per slot and total_updates are a budget sized for a 2-core CPU, not the paper's cluster.
 """
 
 from envs.four_rooms import TOP_LEFT

@@ -1,9 +1,9 @@
 """Key-Door: Moving Bandits plus a key to fetch first (our addition; not in the MLSH paper).
 
-No paper setting exists, so K and N follow Moving Bandits (DESIGN.md hyper-parameter table:
+No paper setting exists, so K and N follow Moving Bandits (docs/design.md, "Hyper-parameters":
 K=2, N=10), and the longer W=20, U=10 give the master time to learn the two-stage sequence of
-a 100-step episode. Slots, envs per slot and total_updates are a short budget sized for the
-team's 2-core CPU (see README for what it reaches).
+a 100-step episode. Slots, envs per slot and total_updates are a short budget sized for a
+2-core CPU (docs/results.md, "Key-Door", has what it reaches).
 """
 
 from mlsh_jax.config import RunConfig

@@ -1,6 +1,6 @@
 """Ant Twowalk (paper section 6.3): the Ant must walk to a hidden target, (5, 0) or (0, 5).
 
-K=2, N=200, W=20, U=40 and the 1000-step episode are the paper's (DESIGN.md). Sub-policies are
+K=2, N=200, W=20, U=40 and the 1000-step episode are the paper's (docs/design.md). Sub-policies are
 diagonal Gaussians with a state-independent log-std, actions clipped to [-1, 1] by the env.
 The sub-policy learning rate is the paper's 3e-4 (Moving Bandits uses the original code's 3e-5,
 too slow to learn locomotion). Each update collects one 1000-step episode per env
@@ -9,7 +9,7 @@ master sees 5 macro-actions per env and update.
 
 Budget: 4 slots x 16 envs x 1000 steps = 64k env steps per update (~2/3 of the slots are in
 the joint phase and train phi on theirs). The paper trained on a cluster; on a 2-core CPU one
-update takes tens of seconds (README: Brax tasks), so `total_updates` here is a start, not the
+update takes tens of seconds (docs/benchmarks.md), so `total_updates` here is a start, not the
 paper's budget; extend a run by resuming it with a larger `--config.total_updates`.
 """
 

@@ -1,9 +1,9 @@
 """Humanoid Walk/Crawl: go forward upright on an open floor, or under a hidden low ceiling.
 
-Twowalk's settings (twowalk.py), which are the paper's for Walk/Crawl too (DESIGN.md: K=2,
+Twowalk's settings (twowalk.py), which are the paper's for Walk/Crawl too (docs/design.md: K=2,
 N=200, W=20, U=40, 1000-step episodes). Sub-policies are diagonal Gaussians over the 17
 actuators (actions clipped to [-1, 1], scaled to the actuators' range by the env). The Humanoid
-steps at about half the Ant's speed on a 2-core CPU (README: Brax tasks), so runs here are
+steps at about half the Ant's speed on a 2-core CPU (docs/benchmarks.md), so runs here are
 short; the paper trained on a cluster.
 """
 
