@@ -29,8 +29,8 @@ import jax
 BACKENDS = ("mjx", "spring", "positional", "generalized")
 DEFAULT_BACKEND = "spring"
 """Chosen by measurement (`python -m benchmarks.brax_backends` on one core of a 2-core CPU,
-docs/benchmarks.md): env steps/s with random actions through the training wrappers, batch 128 /
-1024,
+docs/benchmarks.md): env steps/s with random actions through the training wrappers, batch
+128 / 1024,
 
     twowalk (Ant)       spring 13.4k / 10.4k   mjx 9.6k / 9.9k   generalized 5.3k / 5.5k
                         positional 4.3k / 4.8k
