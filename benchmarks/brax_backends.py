@@ -30,6 +30,12 @@ import jax.numpy as jnp
 
 import envs
 from envs.base import wrap_for_training
+from envs.brax_physics import BACKENDS
+from experiments.config_cli import CliParser, comma_list, description_from, int_at_least, one_of
+
+BRAX_ENVS = tuple(name for name in envs.names() if "backend" in envs.options(name))
+NAN_BATCH = 1024
+"""The NaN check's default batch, when it is one of --batch-sizes."""
 
 
 def _all_finite(tree) -> jax.Array:
@@ -111,23 +117,46 @@ def measure(name: str, backend: str, batch: int, args) -> dict:
     return row
 
 
-def _csv(kind):
-    return lambda text: [kind(x) for x in text.split(",") if x]
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="python -m benchmarks.brax_backends",
+                       description=description_from(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", type=comma_list(one_of(BRAX_ENVS), "twowalk,walk_crawl"),
+                        default="twowalk,walk_crawl", metavar="ENV,...",
+                        help=f"Brax tasks, of {', '.join(BRAX_ENVS)} "
+                             f"(default: twowalk,walk_crawl)")
+    parser.add_argument("--backends", type=comma_list(one_of(BACKENDS), "mjx,spring"),
+                        default=",".join(BACKENDS), metavar="BACKEND,...",
+                        help=f"physics pipelines (default: {','.join(BACKENDS)})")
+    parser.add_argument("--batch-sizes", type=comma_list(int_at_least(1), "128,1024"),
+                        default="128,1024", metavar="B,...",
+                        help="parallel envs, one row each (default: 128,1024)")
+    parser.add_argument("--steps", type=int_at_least(1), default=50,
+                        help="env steps per timed call (default: 50)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=3,
+                        help="timed calls; the figure is their median (default: 3)")
+    parser.add_argument("--nan-batch", type=int_at_least(0),
+                        help=f"batch of the NaN check, one of --batch-sizes; 0: skip the "
+                             f"check (default: {NAN_BATCH} if it is one of --batch-sizes, "
+                             f"else skip)")
+    parser.add_argument("--nan-steps", type=int_at_least(1), default=1000,
+                        help="env steps of the NaN check, rounded up to whole calls of "
+                             "--steps (default: 1000)")
+    parser.add_argument("--out", type=pathlib.Path,
+                        default=pathlib.Path("runs/brax_backends.json"),
+                        help="JSON file the rows are written to "
+                             "(default: runs/brax_backends.json)")
+    return parser
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", type=_csv(str), default=["twowalk", "walk_crawl"])
-    parser.add_argument("--backends", type=_csv(str),
-                        default=["mjx", "spring", "positional", "generalized"])
-    parser.add_argument("--batch-sizes", type=_csv(int), default=[128, 1024])
-    parser.add_argument("--steps", type=int, default=50, help="env steps per timed call")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--nan-batch", type=int, default=1024,
-                        help="batch of the NaN check (one of --batch-sizes; 0: skip)")
-    parser.add_argument("--nan-steps", type=int, default=1000)
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/brax_backends.json"))
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.nan_batch is None:
+        args.nan_batch = NAN_BATCH if NAN_BATCH in args.batch_sizes else 0
+    elif args.nan_batch and args.nan_batch not in args.batch_sizes:
+        parser.error(f"--nan-batch {args.nan_batch}: must be one of --batch-sizes "
+                     f"({','.join(map(str, args.batch_sizes))}) or 0 to skip the NaN check")
 
     rows = []
     for name in args.envs:

@@ -44,6 +44,7 @@ import argparse
 import dataclasses
 import json
 import pathlib
+import shutil
 import statistics
 import subprocess
 
@@ -51,9 +52,10 @@ import jax
 
 from benchmarks.sps import compile_env_only, compile_training, flat_config, steps_per_second
 from benchmarks.stages import print_stages, stage_seconds
-from envs.brax_physics import DEFAULT_BACKEND
+from envs.brax_physics import BACKENDS, DEFAULT_BACKEND
+from experiments.config_cli import CliParser, description_from, int_at_least
 from experiments.configs import twowalk
-from mlsh_jax.config import RunConfig
+from mlsh_jax.config import ConfigError, RunConfig
 
 TARGET_OVER_ENV_ONLY = 0.6
 TARGET_OVER_BRAX_PPO = 1.0
@@ -88,30 +90,57 @@ def brax_ppo(args, config: RunConfig) -> dict:
     return dict(report, request=request, sps=statistics.median(timed))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brax-python", help="interpreter with jax 0.9.2 + brax 0.14.2")
-    parser.add_argument("--backend", default=DEFAULT_BACKEND, help="Brax physics pipeline")
-    parser.add_argument("--num-envs", type=int, default=128)
-    parser.add_argument("--slots", type=int, default=8, help="MLSH task slots (envs split)")
-    parser.add_argument("--unroll", type=int, default=10)
-    parser.add_argument("--minibatches", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--updates", type=int, default=10, help="our updates per timed call")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--brax-epochs", type=int, default=5, help="Brax training epochs")
-    parser.add_argument("--brax-warmup-epochs", type=int, default=2,
-                        help="first Brax epochs left out of its median (they compile)")
-    parser.add_argument("--brax-steps-per-epoch", type=int, default=20,
-                        help="Brax training steps (updates) per epoch")
-    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage timing")
-    args = parser.parse_args()
-    if args.num_envs % args.slots or args.num_envs % args.minibatches:
-        parser.error("--num-envs must be a multiple of --slots and of --minibatches")
-    if args.brax_epochs <= args.brax_warmup_epochs:
-        parser.error("--brax-epochs must exceed --brax-warmup-epochs")
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="python -m benchmarks.brax_ppo", description=description_from(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--brax-python", metavar="PYTHON",
+                        help="interpreter with jax 0.9.2 + brax 0.14.2 (default: none, Brax's "
+                             "column is skipped)")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
+                        help=f"Brax physics pipeline of every run (default: {DEFAULT_BACKEND})")
+    parser.add_argument("--num-envs", type=int_at_least(1), default=128,
+                        help="parallel envs, a multiple of --slots and of --minibatches "
+                             "(default: 128)")
+    parser.add_argument("--slots", type=int_at_least(1), default=8,
+                        help="MLSH task slots the envs are split over (default: 8)")
+    parser.add_argument("--unroll", type=int_at_least(1), default=10,
+                        help="env steps per env and update (default: 10)")
+    parser.add_argument("--minibatches", type=int_at_least(1), default=4,
+                        help="PPO minibatches per epoch (default: 4)")
+    parser.add_argument("--epochs", type=int_at_least(1), default=4,
+                        help="PPO epochs per update (default: 4)")
+    parser.add_argument("--updates", type=int_at_least(1), default=10,
+                        help="our updates per timed call (default: 10)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=3,
+                        help="rounds of our runs before and after Brax's (default: 3)")
+    parser.add_argument("--brax-epochs", type=int_at_least(1), default=5,
+                        help="Brax training epochs, more than --brax-warmup-epochs (default: 5)")
+    parser.add_argument("--brax-warmup-epochs", type=int_at_least(0), default=2,
+                        help="first Brax epochs left out of its median, as they compile "
+                             "(default: 2)")
+    parser.add_argument("--brax-steps-per-epoch", type=int_at_least(1), default=20,
+                        help="Brax training steps (updates) per epoch (default: 20)")
+    parser.add_argument("--no-stages", action="store_true",
+                        help="skip the per-stage timing of one MLSH update (default: time it)")
+    return parser
 
-    config = mlsh_config(args)
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.num_envs % args.slots or args.num_envs % args.minibatches:
+        parser.error(f"--num-envs {args.num_envs}: must be a multiple of --slots "
+                     f"({args.slots}) and of --minibatches ({args.minibatches})")
+    if args.brax_epochs <= args.brax_warmup_epochs:
+        parser.error(f"--brax-epochs {args.brax_epochs}: must exceed --brax-warmup-epochs "
+                     f"({args.brax_warmup_epochs})")
+    if args.brax_python and not shutil.which(args.brax_python):
+        parser.error(f"--brax-python {args.brax_python!r}: no such executable; create that "
+                     f"venv as --help shows")
+    try:
+        config = mlsh_config(args)
+    except ConfigError as error:
+        parser.error(str(error))
     programs = dict(
         env=compile_env_only(dataclasses.replace(config, rollout_steps=args.updates * args.unroll)),
         mlsh=compile_training(config, args.updates),

@@ -18,6 +18,10 @@ import subprocess
 import sys
 import time
 
+from experiments.config_cli import CliParser, comma_list, description_from, int_at_least, \
+    slots_by_envs
+from mlsh_jax.config import ConfigError, RunConfig
+
 WORKER_FLAG = "--worker-devices"
 
 
@@ -28,7 +32,6 @@ def measure(num_devices: int, slots: int, envs_per_slot: int, updates: int,
     import jax
 
     from benchmarks.sps import timed_median
-    from mlsh_jax.config import RunConfig
     from mlsh_jax.sharding import place, slot_mesh, state_shardings
     from mlsh_jax.spec import MLSHSpec
     from mlsh_jax.state import init_seeds
@@ -53,8 +56,9 @@ def measure(num_devices: int, slots: int, envs_per_slot: int, updates: int,
 def run_worker(num_devices: int, args: argparse.Namespace) -> dict:
     """One device count in a fresh process; its last stdout line is its row as JSON."""
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={num_devices}")
+    slots, envs_per_slot = args.size
     command = [sys.executable, "-m", "benchmarks.devices", WORKER_FLAG, str(num_devices),
-               "--size", args.size, "--updates", str(args.updates),
+               "--size", f"{slots}x{envs_per_slot}", "--updates", str(args.updates),
                "--repeats", str(args.repeats)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -73,21 +77,39 @@ def print_table(rows: list[dict], repeats: int) -> None:
               f"{r['seconds_per_update']:>9.3f} {r['compile_s']:>12.1f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", default="1,2,4", help="comma-separated device counts")
-    parser.add_argument("--size", default="64x8", help="SLOTSxENVS (slots divisible by each "
-                                                       "device count)")
-    parser.add_argument("--updates", type=int, default=5, help="MLSH updates per timed call")
-    parser.add_argument("--repeats", type=int, default=3)
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="python -m benchmarks.devices",
+                       description=description_from(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=comma_list(int_at_least(1), "1,2,4"), default="1,2,4",
+                        metavar="N,...",
+                        help="device counts, one table row and one process each "
+                             "(default: 1,2,4)")
+    parser.add_argument("--size", type=slots_by_envs, default="64x8", metavar="SLOTSxENVS",
+                        help="task slots x envs per slot; the slots must split evenly over "
+                             "every device count (default: 64x8)")
+    parser.add_argument("--updates", type=int_at_least(1), default=5,
+                        help="MLSH updates per timed call (default: 5)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=3,
+                        help="timed calls; the figure is their median (default: 3)")
     parser.add_argument(WORKER_FLAG, dest="worker_devices", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    slots, envs_per_slot = (int(x) for x in args.size.lower().split("x"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    slots, envs_per_slot = args.size
     if args.worker_devices:
         print(json.dumps(measure(args.worker_devices, slots, envs_per_slot, args.updates,
                                  args.repeats)))
         return
-    rows = [run_worker(int(n), args) for n in args.devices.split(",")]
+    try:  # every device count checked before the first worker starts
+        for count in args.devices:
+            RunConfig(num_slots=slots, envs_per_slot=envs_per_slot, num_devices=count)
+    except ConfigError as error:
+        parser.error(str(error))
+    rows = [run_worker(count, args) for count in args.devices]
     print_table(rows, args.repeats)
     print(json.dumps({"benchmark": "devices", "rows": rows}))
 

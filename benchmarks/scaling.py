@@ -24,7 +24,8 @@ import sys
 
 import envs
 from benchmarks.sps import compile_training, steps_per_second
-from mlsh_jax.config import RunConfig
+from experiments.config_cli import CliParser, comma_list, description_from, int_at_least
+from mlsh_jax.config import ConfigError, RunConfig
 
 MEMORY_TARGET_GIB = 8.0
 MEMORY_TARGET_SLOTS = 4096
@@ -105,29 +106,48 @@ def print_table(title: str, rows: list[dict]) -> None:
               f"{xla:>12}")
 
 
-def _csv_ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="moving_bandits", choices=envs.names())
-    parser.add_argument("--slots", type=_csv_ints, default=[1, 16, 256, 1024, 4096])
-    parser.add_argument("--ks", type=_csv_ints, default=[1, 2, 4, 8])
-    parser.add_argument("--k-slots", type=int, default=256, help="slots of the K sweep")
-    parser.add_argument("--envs-per-slot", type=int, default=8)
-    parser.add_argument("--updates", type=int, default=3, help="updates per timed call")
-    parser.add_argument("--repeats", type=int, default=3)
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="python -m benchmarks.scaling",
+                       description=description_from(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="moving_bandits", choices=envs.names(), metavar="ENV",
+                        help=f"task, one of {', '.join(envs.names())} "
+                             f"(default: moving_bandits)")
+    parser.add_argument("--slots", type=comma_list(int_at_least(1), "1,16,256"),
+                        default="1,16,256,1024,4096", metavar="S,...",
+                        help="task slot counts of the slots sweep, at the default K "
+                             "(default: 1,16,256,1024,4096)")
+    parser.add_argument("--ks", type=comma_list(int_at_least(1), "1,2,4"), default="1,2,4,8",
+                        metavar="K,...",
+                        help="sub-policy counts of the K sweep, at --k-slots slots "
+                             "(default: 1,2,4,8)")
+    parser.add_argument("--k-slots", type=int_at_least(1), default=256,
+                        help="task slots of the K sweep (default: 256)")
+    parser.add_argument("--envs-per-slot", type=int_at_least(1), default=8,
+                        help="envs per slot in both sweeps (default: 8)")
+    parser.add_argument("--updates", type=int_at_least(1), default=3,
+                        help="updates per timed call (default: 3)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=3,
+                        help="timed calls per size; the figure is their median (default: 3)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.child:
         _child(args.child)
         return
-    base = RunConfig(env=args.env, envs_per_slot=args.envs_per_slot)
-    by_slots = [run_child(dataclasses.replace(base, num_slots=s), args.updates, args.repeats)
-                for s in args.slots]
-    by_k = [run_child(dataclasses.replace(base, num_slots=args.k_slots, num_subpolicies=k),
-                      args.updates, args.repeats) for k in args.ks]
+    try:  # every size checked before the first child starts
+        base = RunConfig(env=args.env, envs_per_slot=args.envs_per_slot)
+        slot_configs = [dataclasses.replace(base, num_slots=s) for s in args.slots]
+        k_configs = [dataclasses.replace(base, num_slots=args.k_slots, num_subpolicies=k)
+                     for k in args.ks]
+    except ConfigError as error:
+        parser.error(str(error))
+    by_slots = [run_child(config, args.updates, args.repeats) for config in slot_configs]
+    by_k = [run_child(config, args.updates, args.repeats) for config in k_configs]
     print(f"{args.env}, {args.envs_per_slot} envs/slot, D={base.rollout_steps}, "
           f"{args.updates} updates per call, median of {args.repeats} calls, compile excluded, "
           f"each size in a fresh process")

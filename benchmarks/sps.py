@@ -1,7 +1,8 @@
 """Steps per second per (slots x envs) size: env-only (random actions), MLSH training, and
 flat PPO training (`shared`) at equal batch, with the ratios MLSH/flat and MLSH/env-only.
 
-    python -m benchmarks.sps [--env moving_bandits] [--sizes 16x8,64x8,256x8] [--repeats 3]
+    python -m benchmarks.sps [--env moving_bandits] [--sizes 16x8,64x8,256x8] [--updates 5]
+        [--repeats 3]
 
 All at one size run in one process and take turns in `--repeats` rounds (one timed call each
 per round), so their ratios share the machine's load. Compile time is measured separately
@@ -22,7 +23,9 @@ import jax
 
 import envs
 from envs.base import Box
-from mlsh_jax.config import RunConfig
+from experiments.config_cli import CliParser, comma_list, description_from, int_at_least, \
+    slots_by_envs
+from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.rollout import step_envs
 from mlsh_jax.state import init_state, reset_envs, sample_tasks
@@ -176,22 +179,35 @@ def print_table(rows: list[dict], repeats: int) -> None:
     print(NOTES.format(joint=rows[0]["joint_share"]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="moving_bandits", choices=envs.names())
-    parser.add_argument("--sizes", default="16x8,64x8,256x8",
-                        help="comma-separated SLOTSxENVS sizes")
-    parser.add_argument("--updates", type=int, default=5, help="training updates per timed call")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    base = RunConfig(env=args.env)
-    rows = []
-    for size in args.sizes.split(","):
-        slots, per_slot = (int(x) for x in size.lower().split("x"))
-        config = dataclasses.replace(base, num_slots=slots, envs_per_slot=per_slot)
-        rows.append(measure(config, args.updates, args.repeats))
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="python -m benchmarks.sps", description=description_from(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="moving_bandits", choices=envs.names(), metavar="ENV",
+                        help=f"task trained at every size, one of {', '.join(envs.names())} "
+                             f"(default: moving_bandits)")
+    parser.add_argument("--sizes", type=comma_list(slots_by_envs, "16x8,64x8"),
+                        default="16x8,64x8,256x8", metavar="SLOTSxENVS,...",
+                        help="one table row per size: task slots x envs per slot, the rest "
+                             "of the config is RunConfig's default (default: 16x8,64x8,256x8)")
+    parser.add_argument("--updates", type=int_at_least(1), default=5,
+                        help="training updates per timed call (default: 5)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=3,
+                        help="timed rounds; every figure is the median over them (default: 3)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:  # every size checked before the first one compiles
+        configs = [RunConfig(env=args.env, num_slots=slots, envs_per_slot=per_slot)
+                   for slots, per_slot in args.sizes]
+    except ConfigError as error:
+        parser.error(str(error))
+    rows = [measure(config, args.updates, args.repeats) for config in configs]
     print_table(rows, args.repeats)
     print(json.dumps({"benchmark": "sps", "rows": rows}))
+
 
 if __name__ == "__main__":
     main()

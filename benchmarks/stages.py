@@ -6,6 +6,7 @@
 Each stage of `mlsh_update` is jitted alone and timed (median of `--repeats` calls, compile
 excluded) on the state and trajectory of one real update, so the stage times add up to about
 one update (minus the fusion a single program gets). Used to find what bounds training speed.
+Prints each stage's time and share, their sum and the env steps/s it implies, then a JSON line.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import typing
 
 import jax
 
 import envs
 from benchmarks.sps import timed_median
-from mlsh_jax.config import RunConfig
+from experiments.config_cli import CliParser, description_from, int_at_least
+from mlsh_jax.config import Algorithm, ConfigError, RunConfig
 from mlsh_jax.mlsh import advance_phases, update_masters, update_subpolicies
 from mlsh_jax.rollout import rollout
 from mlsh_jax.spec import MLSHSpec
@@ -56,16 +59,32 @@ def print_stages(title: str, seconds: dict[str, float], env_steps: int) -> None:
     print(f"  {'sum':<18} {total * 1e3:>9.1f} ms  -> {env_steps / total:,.0f} env steps/s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="moving_bandits", choices=envs.names())
-    parser.add_argument("--slots", type=int, default=256)
-    parser.add_argument("--envs-per-slot", type=int, default=8)
-    parser.add_argument("--algorithm", default="mlsh")
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    config = RunConfig(env=args.env, algorithm=args.algorithm, num_slots=args.slots,
-                       envs_per_slot=args.envs_per_slot)
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="python -m benchmarks.stages", description=description_from(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="moving_bandits", choices=envs.names(), metavar="ENV",
+                        help=f"task, one of {', '.join(envs.names())} "
+                             f"(default: moving_bandits)")
+    parser.add_argument("--slots", type=int_at_least(1), default=256,
+                        help="task slots (default: 256)")
+    parser.add_argument("--envs-per-slot", type=int_at_least(1), default=8,
+                        help="envs per slot (default: 8)")
+    parser.add_argument("--algorithm", default="mlsh", choices=typing.get_args(Algorithm),
+                        help="what trains (default: mlsh; the flat ones have no master "
+                             "update)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=5,
+                        help="timed calls per stage; the figure is their median (default: 5)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = RunConfig(env=args.env, algorithm=args.algorithm, num_slots=args.slots,
+                           envs_per_slot=args.envs_per_slot)
+    except ConfigError as error:
+        parser.error(str(error))
     seconds = stage_seconds(config, args.repeats)
     print_stages(f"{args.algorithm}, {args.env}, {args.slots} x {args.envs_per_slot}, median of "
                  f"{args.repeats} calls per stage", seconds, config.env_steps_per_update)

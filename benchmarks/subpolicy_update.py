@@ -10,6 +10,7 @@ the other in each round so that load hits them alike (median of `--repeats` roun
 - masked: `ppo.ppo_update` vmapped over the K sub-policies, each over the whole batch masked to
   its own samples (the update before the grouped one; same result, tested);
 - flat: `ppo.ppo_update` of one policy over the same batch (flat PPO's update).
+Prints one table row (milliseconds per update and the ratios to flat) and one JSON line per K.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ import jax
 import jax.numpy as jnp
 
 import envs
+from experiments.config_cli import CliParser, comma_list, description_from, int_at_least
 from mlsh_jax.config import NetworkConfig, PPOConfig
 from mlsh_jax.grouped import grouped_apply
 from mlsh_jax.networks import init_stacked, subpolicy_network
 from mlsh_jax.normalization import init_return_stats
 from mlsh_jax.ppo import Batch, grouped_ppo_update, make_optimizer, ppo_update
+
+PPO = PPOConfig(num_minibatches=15)
+"""The default sub-policy PPO (10 epochs) with 15 minibatches."""
 
 
 def random_batch(key: jax.Array, rows: int, obs_size: int, num_actions: int) -> Batch:
@@ -90,20 +95,28 @@ def median_seconds(made: dict, repeats: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=256 * 8 * 50)
-    parser.add_argument("--subpolicies", default="2,4",
-                        type=lambda text: [int(k) for k in text.split(",")])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    cfg = PPOConfig(num_minibatches=15)
-    print(f"sub-policy PPO update, {args.rows} rows, {cfg.epochs} epochs x "
-          f"{cfg.num_minibatches} minibatches, median of {args.repeats} interleaved rounds")
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="python -m benchmarks.subpolicy_update",
+                       description=description_from(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int_at_least(PPO.num_minibatches), default=256 * 8 * 50,
+                        help=f"samples in the batch, at least one per minibatch "
+                             f"({PPO.num_minibatches}) (default: {256 * 8 * 50})")
+    parser.add_argument("--subpolicies", type=comma_list(int_at_least(1), "2,4"), default="2,4",
+                        metavar="K,...", help="sub-policy counts, one row each (default: 2,4)")
+    parser.add_argument("--repeats", type=int_at_least(1), default=5,
+                        help="interleaved timed rounds; the figure is their median (default: 5)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    print(f"sub-policy PPO update, {args.rows} rows, {PPO.epochs} epochs x "
+          f"{PPO.num_minibatches} minibatches, median of {args.repeats} interleaved rounds")
     print(f"{'K':>3} {'grouped ms':>11} {'masked ms':>10} {'flat ms':>8} "
           f"{'grouped/flat':>13} {'masked/flat':>12}")
     for num_subpolicies in args.subpolicies:
-        seconds = median_seconds(programs(args.rows, num_subpolicies, cfg), args.repeats)
+        seconds = median_seconds(programs(args.rows, num_subpolicies, PPO), args.repeats)
         print(f"{num_subpolicies:>3} {seconds['grouped'] * 1e3:>11.1f} "
               f"{seconds['masked'] * 1e3:>10.1f} {seconds['flat'] * 1e3:>8.1f} "
               f"{seconds['grouped'] / seconds['flat']:>13.3f} "

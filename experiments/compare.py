@@ -20,7 +20,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.config_cli import error_exit
+from experiments.config_cli import CliParser, error_exit
 from mlsh_jax.checkpoint import CheckpointError, describe_error, read_json
 
 DPI = 80
@@ -141,7 +141,7 @@ def draw_meta_test(results: list[RunResult], path: pathlib.Path, dpi: int = DPI)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="python -m experiments.compare",
         description="Plot and tabulate the meta-test results (eval.json) of several runs.")
     parser.add_argument("--workdirs", type=pathlib.Path, nargs="+", required=True,

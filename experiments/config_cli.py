@@ -1,19 +1,24 @@
-"""Configs for the command-line tools: config files and `key=value` overrides.
+"""What the command-line tools share: config files, `key=value` overrides, one-line errors.
 
 A run is described by a file in `experiments/configs/` (or any path) whose `get_config()`
 returns a `RunConfig`, plus overrides such as `sub_ppo.learning_rate=1e-4`. Every value is
 parsed by its field's type and checked by the config's own validation, so a mistake fails
 with one message naming the key before anything is compiled.
+
+Every tool (experiments.* and benchmarks.*) parses its arguments with `CliParser`, so a bad
+argument is reported the same way as every other mistake: one `error: ...` line on stderr and
+exit status 2.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import importlib.util
 import pathlib
 import sys
 import typing
-from typing import Any
+from typing import Any, Callable, NoReturn, TypeVar
 
 from mlsh_jax.config import ConfigError, RunConfig
 
@@ -143,3 +148,81 @@ def error_exit(message: object) -> int:
     one_line = " ".join(str(message).splitlines())
     print(f"error: {one_line}", file=sys.stderr)
     return 2
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, "error: MESSAGE (see `PROG
+    --help`)", with exit status 2, like every other mistake the tools report (`error_exit`).
+
+    argparse's own `error` prints the usage block before the message: several lines, in which
+    the one that says what is wrong comes last and is easy to miss in a log.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        error_exit(f"{message} (see `{self.prog} --help`)")
+        self.exit(2)
+
+
+def description_from(doc: str) -> str:
+    """A module docstring as a parser's description (for `RawDescriptionHelpFormatter`),
+    without its indented `python -m ...` synopsis, which the usage line replaces."""
+    paragraphs = doc.strip().split("\n\n")
+    return "\n\n".join(p for p in paragraphs if not p.startswith("    python -m "))
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= minimum, with a message naming the bad value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= {minimum}") \
+                from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be an integer >= {minimum}")
+        return value
+
+    return parse
+
+
+Item = TypeVar("Item")
+
+
+def comma_list(item: Callable[[str], Item], example: str) -> Callable[[str], list[Item]]:
+    """An argparse type: a non-empty comma-separated list, each entry parsed by `item` (an
+    argparse type that raises ArgumentTypeError naming the entry); `example` shows the
+    expected form in the message."""
+
+    def parse(text: str) -> list[Item]:
+        entries = [entry.strip() for entry in text.split(",")]
+        if not text.strip() or "" in entries:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated list "
+                                             f"such as {example}")
+        return [item(entry) for entry in entries]
+
+    return parse
+
+
+def one_of(choices: typing.Sequence[str]) -> Callable[[str], str]:
+    """An argparse type: one of `choices` (for entries of a `comma_list`, where argparse's
+    own `choices` would compare the whole list)."""
+
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def slots_by_envs(text: str) -> tuple[int, int]:
+    """An argparse type: a `SLOTSxENVS` size such as 64x8 (task slots x envs per slot)."""
+    slots, sep, per_slot = text.lower().partition("x")
+    try:
+        if sep and int(slots) >= 1 and int(per_slot) >= 1:
+            return int(slots), int(per_slot)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r}: expected SLOTSxENVS with positive integers, "
+                                     f"such as 64x8")

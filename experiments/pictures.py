@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import pathlib
 import sys
+import time
 from typing import Callable
 
 import jax
@@ -32,15 +33,14 @@ from numpy.typing import ArrayLike
 
 from envs import four_rooms as rooms
 from envs import point_geometry as geo
-from experiments.config_cli import error_exit
-from experiments.evaluate import META_TEST_SEED_OFFSET, int_at_least, load_run, read_run_config, \
-    restore_checkpoint
+from experiments.config_cli import CliParser, error_exit, int_at_least
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import HIERARCHICAL_ALGORITHMS, ConfigError, RunConfig
 from mlsh_jax.networks import apply_stacked
 from mlsh_jax.normalization import normalize
+from mlsh_jax.runs import META_TEST_SEED_OFFSET, load_run, read_run_config, restore_checkpoint
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, init_state, reset_envs
 from mlsh_jax.train import make_chunk
@@ -316,7 +316,7 @@ def _numbers(count: int, kind: type):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="python -m experiments.pictures",
         description="Draw what the sub-policies of a run do (MLSH paper Fig. 3). "
                     f"Supported envs: {', '.join(SUPPORTED_ENVS)}.")
@@ -419,10 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    # The programs compile on their first call, interleaved with computing: one time for both.
+    print("compiling and computing the picture ...", flush=True)
+    start = time.perf_counter()
     if config.env == "moving_bandits":
         summary = _picture_bandits(args, config, subpolicies)
     else:
         summary = _picture_rooms(args, config, subpolicies, goal)
+    print(f"done in {time.perf_counter() - start:.1f} s (compiling included)")
     print(f"wrote {args.out}: {summary}")
     return 0
 

@@ -19,7 +19,8 @@ import dataclasses
 import functools
 import pathlib
 import sys
-from typing import Any
+import time
+from typing import Any, Callable
 
 import flax.struct
 import jax
@@ -30,14 +31,14 @@ from matplotlib.patches import Circle, Rectangle
 
 from envs.ant import AntAmongWalls, AntObstacleCourse, TwoWalk
 from envs.humanoid import HumanoidUnderCeiling
-from experiments.config_cli import error_exit
-from experiments.evaluate import int_at_least, read_run_config, restore_checkpoint
+from experiments.config_cli import CliParser, error_exit, int_at_least
 from experiments.pictures import DPI, subpolicy_colour
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.normalization import normalize
 from mlsh_jax.rollout import position, subpolicy_outputs
+from mlsh_jax.runs import read_run_config, restore_checkpoint
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, TrainerState
 
@@ -135,10 +136,20 @@ def _play(spec: MLSHSpec, sample: bool, agent: Agent, key: jax.Array):
     return states, jnp.concatenate([env_state.pipeline_state.q[None, :2], xy]), z, reward, alive
 
 
-def play_episode(config: RunConfig, agent: Agent, key: jax.Array, sample: bool) -> Episode:
-    """Run the agent for one episode of its task, on the training's env settings."""
-    states, xy, z, reward, alive = jax.device_get(_play(MLSHSpec.build(config), sample, agent,
-                                                        key))
+def compile_episode(config: RunConfig, agent: Agent, key: jax.Array,
+                    sample: bool) -> Callable[[Agent, jax.Array], Any]:
+    """The episode program compiled ahead of time (called with the agent and the key), so a
+    caller can say how long compiling took apart from playing."""
+    return _play.lower(MLSHSpec.build(config), sample, agent, key).compile()
+
+
+def play_episode(config: RunConfig, agent: Agent, key: jax.Array, sample: bool,
+                 play: Callable[[Agent, jax.Array], Any] | None = None) -> Episode:
+    """Run the agent for one episode of its task, on the training's env settings; `play` is
+    the program from `compile_episode` (default: compiled on this call)."""
+    if play is None:
+        play = functools.partial(_play, MLSHSpec.build(config), sample)
+    states, xy, z, reward, alive = jax.device_get(play(agent, key))
     length = int(np.sum(alive))
     return Episode(pipeline_states=jax.tree.map(lambda x: x[:length], states),
                    xy=np.asarray(xy[:length + 1]), subpolicy=np.asarray(z[:length]),
@@ -216,8 +227,8 @@ def draw_side_view(env: HumanoidUnderCeiling, task: Any, episode: Episode, path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m experiments.render",
-                                     description=__doc__.splitlines()[0])
+    parser = CliParser(prog="python -m experiments.render",
+                       description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=pathlib.Path, required=True,
                         help="directory of a training run with checkpoints")
     parser.add_argument("--out", type=pathlib.Path, required=True,
@@ -244,8 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         agent = pick_agent(state, args.seed_index, args.slot)
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
-    env = config.make_env()
-    episode = play_episode(config, agent, jax.random.PRNGKey(args.seed), args.sample)
+    env, key = config.make_env(), jax.random.PRNGKey(args.seed)
+    print("compiling the episode program ...", flush=True)
+    start = time.perf_counter()
+    play = compile_episode(config, agent, key, args.sample)
+    print(f"compiled in {time.perf_counter() - start:.1f} s", flush=True)
+    episode = play_episode(config, agent, key, args.sample, play)
     summary = (f"{config.env}, slot {agent.slot} (task type "
                f"{int(env.task_type(agent.task))}): {episode.length} steps, return "
                f"{episode.reward.sum():.2f}")

@@ -1,6 +1,7 @@
 """Meta-train MLSH from a config file plus command-line overrides.
 
     python -m experiments.run --config moving_bandits.py [--workdir DIR] [--config.KEY=VALUE ...]
+    python -m experiments.run --config moving_bandits.py [--config.KEY=VALUE ...] --print-config
 
 Running the same command on a DIR that holds a run resumes it from its latest checkpoint.
 Multi-host: run the same command on every host, adding --distributed (TPU pods, SLURM: the
@@ -19,19 +20,20 @@ import signal
 import sys
 import time
 
-from experiments.config_cli import apply_overrides, available_configs, error_exit, load_config_file
+from experiments.config_cli import CliParser, apply_overrides, available_configs, error_exit, \
+    int_at_least, load_config_file
 from mlsh_jax.checkpoint import CheckpointError, NoIntactCheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError
 from mlsh_jax.metrics_log import check_wandb_available
 from mlsh_jax.sharding import PeerFailed, initialize_distributed
-from mlsh_jax.train import NonFiniteError, RunWriteError, train
+from mlsh_jax.train import NonFiniteError, RunWriteError, config_to_json, train
 
 OVERRIDE_PREFIX = "--config."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="python -m experiments.run",
         description="Meta-train MLSH: shared sub-policies over many sampled tasks.",
         epilog=(f"available configs (experiments/configs): {', '.join(available_configs())}\n\n"
@@ -44,14 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="output directory (default: runs/<config name>-<YYYYmmdd-HHMMSS>); "
                              "if it holds a run, that run is resumed")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config (JSON, as the run writes to "
+                             "DIR/config.json) and exit without training")
     hosts = parser.add_argument_group(
         "multi-host (same command on every host, --config.num_devices = all hosts' devices)")
     hosts.add_argument("--distributed", action="store_true",
                        help="join a multi-host run whose cluster JAX detects (TPU pods, SLURM)")
     hosts.add_argument("--coordinator", metavar="HOST:PORT",
                        help="process 0's address: join a multi-host run of --num-processes")
-    hosts.add_argument("--num-processes", type=int, metavar="P")
-    hosts.add_argument("--process-id", type=int, metavar="I", help="this process: 0 .. P-1")
+    hosts.add_argument("--num-processes", type=int_at_least(1), metavar="P",
+                       help="processes (hosts) taking part")
+    hosts.add_argument("--process-id", type=int_at_least(0), metavar="I",
+                       help="this process: 0 .. P-1")
     return parser
 
 
@@ -151,14 +158,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rest, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(rest)
-        join_hosts(args)
+        if not args.print_config:  # printing the config joins no cluster
+            join_hosts(args)
         config = apply_overrides(load_config_file(args.config), overrides)
+        if args.print_config:
+            print(config_to_json(config))
+            return 0
         stamp = time.strftime("%Y%m%d-%H%M%S")
         workdir = args.workdir or pathlib.Path("runs") / f"{pathlib.Path(args.config).stem}-{stamp}"
         check_wandb_available(config)
         prepare_workdir(workdir)
         with stop:
-            state = train(config, workdir, should_stop=lambda: stop.requested)
+            # Flushed: "compiling ..." must show before the wait it announces, also in a pipe.
+            state = train(config, workdir, log=lambda line: print(line, flush=True),
+                          should_stop=lambda: stop.requested)
     except (NonFiniteError, NoIntactCheckpointError, RunWriteError, PeerFailed) as error:
         error_exit(error)
         return 1

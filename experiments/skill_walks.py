@@ -37,13 +37,13 @@ import numpy as np
 
 from envs.ant import AntAmongWalls
 from envs.brax_physics import BraxState
-from experiments.config_cli import error_exit
-from experiments.evaluate import int_at_least, read_run_config
+from experiments.config_cli import CliParser, error_exit, int_at_least
 from experiments.pictures import load_seed_subpolicies
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.rollout import position, subpolicy_outputs
+from mlsh_jax.runs import read_run_config
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner
 
@@ -147,8 +147,8 @@ def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m experiments.skill_walks",
-                                     description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = CliParser(prog="python -m experiments.skill_walks",
+                       description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--workdir", type=pathlib.Path, required=True,
                         help="a run or a pretrained/ folder (config.json, subpolicies.msgpack) "
                              "on an Ant task")

@@ -1,6 +1,6 @@
 """Which seeds of a Moving Bandits run have one skill per goal, and the rate with its interval.
 
-    python -m experiments.specialisation --workdir DIR [--candidates] [--tasks 64]
+    python -m experiments.specialisation --workdir DIR [--candidates] [--tasks 64] [--out OUT]
 
 A seed (or, with --candidates, each candidate of a best-of-k run at its selection) counts as
 specialised when both hold, a definition fixed before any rate was measured with it:
@@ -10,7 +10,7 @@ specialised when both hold, a definition fixed before any rate was measured with
 - fresh masters over its frozen sub-policies reach a meta-test return of at least 30 at the
   end of warmup (update W; one goal alone earns about 22, both about 39).
 Prints one line per seed and the rate with its Wilson 95 % interval, and writes
-DIR/specialisation.json (candidates_specialisation.json with --candidates).
+specialisation.json (candidates_specialisation.json with --candidates) into OUT (default: DIR).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import sys
 import jax
 import numpy as np
 
-from experiments.config_cli import error_exit
-from experiments.evaluate import META_TEST_SEED_OFFSET, int_at_least, load_run
+from experiments.config_cli import CliParser, error_exit, int_at_least
 from experiments.pictures import FIRST_GOAL_LAYOUTS, _logits, first_goal_shares
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError
 from mlsh_jax.meta_test import meta_test
+from mlsh_jax.runs import META_TEST_SEED_OFFSET, load_run
 from mlsh_jax.spec import MLSHSpec
 
 GOAL_SHARE = 0.6
@@ -59,7 +59,7 @@ def covers_both_goals(shares: np.ndarray, least: float = GOAL_SHARE) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="python -m experiments.specialisation",
         description="Count the seeds of a Moving Bandits run whose sub-policies specialised "
                     "(one per goal), with a Wilson 95 %% interval.")
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(candidates.msgpack) instead of the kept sub-policies")
     parser.add_argument("--tasks", type=int_at_least(2), default=64,
                         help="fresh meta-test tasks per seed (default: 64)")
+    parser.add_argument("--out", type=pathlib.Path,
+                        help="directory for the JSON report (default: the workdir)")
     return parser
 
 
@@ -119,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
               "specialised": count, "runs": runs, "rate": count / runs,
               "wilson_95": [low, high], "rows": rows}
     out = "candidates_specialisation.json" if args.candidates else "specialisation.json"
-    (args.workdir / out).write_text(json.dumps(report, indent=2) + "\n")
+    directory = args.out or args.workdir
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / out).write_text(json.dumps(report, indent=2) + "\n")
     print(summary)
     return 0
 

@@ -290,10 +290,15 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
             candidates, runs = candidates_at(run, done), runs_at(run, done)
             compile_seconds = 0.0
             if (length, runs) not in compiled:
+                # Compiling takes seconds to minutes with nothing else to show: say so.
+                side_by_side = f", {runs} runs (seeds x candidates) at once" if runs > 1 else ""
+                log(f"compiling the training program ({length} updates per call"
+                    f"{side_by_side}) ...")
                 start = time.perf_counter()
                 compiled[length, runs] = make_chunk(spec, length, batch_dims=1,
                                                     shardings=shardings).lower(state).compile()
                 compile_seconds = time.perf_counter() - start
+                log(f"compiled in {compile_seconds:.1f} s")
             start = time.perf_counter()
             state, metrics = compiled[length, runs](state)
             _wait_interruptibly(metrics)

@@ -18,7 +18,7 @@ import pytest
 import envs
 from envs.humanoid import CRAWL, WALK, CourseTask, WalkCrawlTask
 from experiments import render
-from experiments.evaluate import load_run
+from mlsh_jax import load_run
 from tests.test_cli import cli
 
 SHRINK = ["--config.num_slots=2", "--config.envs_per_slot=2", "--config.rollout_steps=20",

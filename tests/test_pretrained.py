@@ -4,13 +4,13 @@ which is what a user starting a transfer experiment from them relies on."""
 
 import json
 import pathlib
-import shutil
 
 import jax
 import pytest
 
 from experiments import evaluate
 from experiments.config_cli import load_config_file
+from mlsh_jax import load_run
 
 PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "pretrained"
 
@@ -18,7 +18,7 @@ PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "pretrained"
 @pytest.mark.parametrize("name, config_name", [
     ("twowalk", "twowalk"), ("twowalk_1200", "twowalk"), ("walk_crawl", "walk_crawl")])
 def test_pretrained_skills_fit_their_shipped_config(name, config_name):
-    config, subpolicies = evaluate.load_run(PRETRAINED / name)
+    config, subpolicies = load_run(PRETRAINED / name)
     shipped = load_config_file(config_name)
     assert (config.env, config.num_subpolicies, config.network) == (
         shipped.env, shipped.num_subpolicies, shipped.network)
@@ -27,12 +27,12 @@ def test_pretrained_skills_fit_their_shipped_config(name, config_name):
 
 
 def meta_test_on_4_tasks(name: str, tmp_path: pathlib.Path) -> dict:
-    """eval.json of `experiments.evaluate` run on a copy of pretrained/NAME (evaluate writes
-    eval.json beside the sub-policies, so the shipped folder stays untouched)."""
-    workdir = tmp_path / name
-    shutil.copytree(PRETRAINED / name, workdir)
-    assert evaluate.main(["--workdir", str(workdir), "--tasks", "4"]) == 0
-    return json.loads((workdir / "eval.json").read_text())
+    """eval.json of `experiments.evaluate` run on pretrained/NAME, written to `tmp_path`
+    (`--out`), so the shipped folder stays untouched."""
+    assert evaluate.main(["--workdir", str(PRETRAINED / name), "--tasks", "4",
+                          "--out", str(tmp_path)]) == 0
+    assert not (PRETRAINED / name / "eval.json").exists()
+    return json.loads((tmp_path / "eval.json").read_text())
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.evaluate import load_run
+from mlsh_jax import load_run
 from mlsh_jax.checkpoint import CheckpointError, save_subpolicies, transfer_subpolicies
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.spec import MLSHSpec
