@@ -201,7 +201,7 @@ class RunConfig:
     `selection_window` updates and trains it alone to the end (selection.json says which and
     why). MLSH's sub-policies collapse onto one behaviour in some runs (docs/results.md); a
     collapsed run earns less, so the kept candidate is a specialised one whenever any is.
-    1: no selection, the algorithm alone."""
+    1: no selection, the algorithm alone. No effect with `scratch`, which meta-trains nothing."""
     selection_update: int = 100
     """With candidates > 1: the update after which each seed keeps its best candidate."""
     selection_window: int = 25
@@ -291,8 +291,6 @@ class RunConfig:
                  "seed", self.seed, "must be an integer >= 0")
         _require_positive_int("num_seeds", self.num_seeds)
         _require_positive_int("candidates", self.candidates)
-        _require(self.candidates == 1 or self.algorithm != "scratch", "candidates",
-                 self.candidates, "must be 1 with algorithm='scratch' (nothing is meta-trained)")
         _require_positive_int("selection_update", self.selection_update)
         _require_positive_int("selection_window", self.selection_window)
         _require(self.selection_window <= self.selection_update, "selection_window",

@@ -132,7 +132,6 @@ def test_transferred_sub_policies_start_every_candidate(tmp_path):
 @pytest.mark.parametrize("change,message", [
     (dict(candidates=0), "candidates=0"),
     (dict(selection_window=5), "selection_window=5: must be at most selection_update=4"),
-    (dict(algorithm="scratch"), "candidates=3: must be 1 with algorithm='scratch'"),
 ])
 def test_bad_selection_settings_are_refused_with_one_line(change, message):
     with pytest.raises(ConfigError, match=message):
