@@ -44,9 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int_at_least(0),
                         help=f"task seed (default: the run's seed + {META_TEST_SEED_OFFSET})")
     parser.add_argument("--candidates", action="store_true",
-                        help="meta-test every candidate of a best-of-k run as it was at the "
-                             "selection (candidates.msgpack), seed-major, instead of the kept "
-                             "ones; writes candidates_eval.json")
+                        help="meta-test every candidate of a best-of-k run (candidates.msgpack: "
+                             "as they were at the selection, or at the newest log interval "
+                             "before it), seed-major, each on its seed's tasks, instead of the "
+                             "kept ones; writes candidates_eval.json")
     parser.add_argument("--envs-per-task", type=int_at_least(1),
                         help="envs each new learner collects from per update (default: the "
                              "run's envs_per_slot); set it to compare runs trained with "
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
           f"updates, and one more that finishes the episodes started in the last", flush=True)
     print("compiling the meta-test program ...", flush=True)
     result = meta_test(config, subpolicies, num_tasks=args.tasks, updates=updates, seed=seed,
-                       progress=progress_printer())
+                       progress=progress_printer(),
+                       candidates=config.candidates if args.candidates else 1)
     report = {
         "env": config.env,
         "algorithm": config.algorithm,

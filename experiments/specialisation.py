@@ -8,7 +8,7 @@ specialised when both hold, a definition fixed before any rate was measured with
   the start, reaches that goal first in at least 60 % of 1024 random layouts (a sub-policy
   committed to a goal index scores about 90 %; one that walks to the nearer goal, 50 %);
 - fresh masters over its frozen sub-policies reach a meta-test return of at least 30 at the
-  end of warmup (update W; one goal alone earns about 22, both about 39).
+  end of warmup (update W; one goal alone earns about 23, both about 39).
 Prints one line per seed and the rate with its Wilson 95 % interval, and writes
 specialisation.json (candidates_specialisation.json with --candidates) into OUT (default: DIR).
 """
@@ -92,19 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"meta-test of {runs} sub-policy sets on {args.tasks} fresh tasks each, "
           f"{updates} updates", flush=True)
     result = meta_test(config, subpolicies, num_tasks=args.tasks, updates=updates,
-                       seed=config.seed + META_TEST_SEED_OFFSET)
+                       seed=config.seed + META_TEST_SEED_OFFSET,
+                       candidates=config.candidates if args.candidates else 1)
     rows = []
     for index in range(runs):
         phi = jax.tree.map(lambda x: x[index], subpolicies)
         shares = first_goal_shares(spec, lambda obs: _logits(spec, True, phi.params,
                                                              phi.obs_stats, obs),
                                    jax.random.PRNGKey(0))
-        meta = result.seed_mean_return[index][-1]
+        meta = result.seed_mean_return[index][-1]  # NaN if no episode: not specialised
         seed, candidate = divmod(index, config.candidates if args.candidates else 1)
         specialised = covers_both_goals(shares) and meta >= META_TEST_RETURN
         rows.append({"seed": config.seed + seed, "candidate": candidate if args.candidates
                      else None, "first_goal_shares": shares.round(4).tolist(),
-                     "meta_test_return": meta, "specialised": bool(specialised)})
+                     "meta_test_return": meta if math.isfinite(meta) else None,
+                     "specialised": bool(specialised)})
         which = f"seed {config.seed + seed}" + (f" candidate {candidate}" if args.candidates
                                                  else "")
         print(f"{which}: first goal " + ", ".join(

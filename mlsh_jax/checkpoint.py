@@ -251,13 +251,14 @@ def save_subpolicies(workdir: pathlib.Path, subpolicies,
     return path
 
 
-def transfer_subpolicies(source: pathlib.Path, subpolicies):
-    """`subpolicies` (a fresh [seeds, K, ...] learner) with the parameters, observation and
-    return statistics saved by the run in `source`; their Adam state stays fresh.
+def transfer_subpolicies(source: pathlib.Path, subpolicies, candidates: int = 1):
+    """`subpolicies` (a fresh [seeds x candidates, K, ...] learner, seed-major) with the
+    parameters, observation and return statistics saved by the run in `source`; their Adam
+    state stays fresh.
 
-    Seed r takes the source's seed r, or every seed the source's only one. A source with fewer
-    sub-policies fills the first ones (the rest keep their random start), so K=2 Twowalk skills
-    can seed a K=3 maze run.
+    Every candidate of seed r takes the source's seed r, or every seed the source's only one.
+    A source with fewer sub-policies fills the first ones (the rest keep their own random
+    start), so K=2 Twowalk skills can seed a K=3 maze run.
     """
     path = pathlib.Path(source) / SUBPOLICIES_FILE
     where = f"init_subpolicies_from={str(source)!r}"
@@ -269,7 +270,8 @@ def transfer_subpolicies(source: pathlib.Path, subpolicies):
     except CheckpointError as error:
         raise CheckpointError(f"{where}: {error}") from None
     seeds, source_k = jax.tree.leaves(stored["params"])[0].shape[:2]
-    target_seeds, target_k = jax.tree.leaves(subpolicies.params)[0].shape[:2]
+    runs, target_k = jax.tree.leaves(subpolicies.params)[0].shape[:2]
+    target_seeds = runs // candidates
     if seeds not in (1, target_seeds) or source_k > target_k:
         raise CheckpointError(
             f"{where}: the source has {seeds} seed(s) and K={source_k} sub-policies; this run "
@@ -286,7 +288,8 @@ def transfer_subpolicies(source: pathlib.Path, subpolicies):
         loaded = _restore_subpolicies(path, stored, template)
     except CheckpointError as error:
         raise CheckpointError(f"{where}: {error}") from None
-    all_seeds = lambda x: jnp.broadcast_to(x, (target_seeds,) + x.shape[1:])
+    all_seeds = lambda x: jnp.repeat(jnp.broadcast_to(x, (target_seeds,) + x.shape[1:]),
+                                     candidates, axis=0)
     first_k = lambda new, old: old.at[:, :source_k].set(all_seeds(new))
     return subpolicies.replace(
         params=jax.tree.map(first_k, loaded.params, subpolicies.params),

@@ -200,7 +200,7 @@ class RunConfig:
     then each seed keeps the candidate with the highest training return over the last
     `selection_window` updates and trains it alone to the end (selection.json says which and
     why). MLSH's sub-policies collapse onto one behaviour in some runs (docs/results.md); a
-    collapsed run earns less, so the kept candidate is a specialised one whenever any is.
+    collapsed run earns less, so the selection favours a specialised candidate.
     1: no selection, the algorithm alone. No effect with `scratch`, which meta-trains nothing."""
     selection_update: int = 100
     """With candidates > 1: the update after which each seed keeps its best candidate."""
@@ -293,9 +293,8 @@ class RunConfig:
         _require_positive_int("candidates", self.candidates)
         _require_positive_int("selection_update", self.selection_update)
         _require_positive_int("selection_window", self.selection_window)
-        _require(self.selection_window <= self.selection_update, "selection_window",
-                 self.selection_window,
-                 f"must be at most selection_update={self.selection_update}")
+        if self.selects:
+            self._check_selection()
         _require_fraction("master_epsilon", self.master_epsilon)
         _require(isinstance(self.stagger, bool), "stagger", self.stagger, "must be true or false")
         _require(isinstance(self.balance_task_types, bool), "balance_task_types",
@@ -328,6 +327,19 @@ class RunConfig:
         _require(self.finetune_ppo.normalize_returns == self.sub_ppo.normalize_returns,
                  "finetune_ppo.normalize_returns", self.finetune_ppo.normalize_returns,
                  f"must equal sub_ppo.normalize_returns={self.sub_ppo.normalize_returns}")
+
+    def _check_selection(self) -> None:
+        """The window runs as one chunk of updates and must run whole: a run that stopped
+        inside it and was extended would rank the candidates on part of it."""
+        _require(self.selection_window <= self.selection_update, "selection_window",
+                 self.selection_window,
+                 f"must be at most selection_update={self.selection_update}")
+        window_start = self.selection_update - self.selection_window
+        _require(not window_start < self.total_updates < self.selection_update, "total_updates",
+                 self.total_updates,
+                 f"must not end inside the selection window (updates {window_start + 1}-"
+                 f"{self.selection_update}): at most {window_start} or at least "
+                 f"{self.selection_update}")
 
     def _check_env_options(self) -> envs.base.Environment:
         """The env these options build (checked by building it)."""
@@ -376,6 +388,12 @@ class RunConfig:
     def candidate_phase(self, done: int) -> bool:
         """Whether the run is still training all candidates after `done` updates."""
         return self.selects and done < self.selection_update
+
+    def env_steps_done(self, done: int) -> int:
+        """Env steps one seed has simulated after `done` updates, every candidate's counted:
+        the budget to compare methods by."""
+        together = min(done, self.selection_update) if self.selects else 0
+        return (together * self.candidates + done - together) * self.env_steps_per_update
 
     @property
     def env_steps_per_update(self) -> int:

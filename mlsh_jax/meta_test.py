@@ -46,10 +46,15 @@ class MetaTestResult:
     update: its mean over the episodes of every seed and task that started in the update."""
 
 
-def meta_test_keys(seed: int, seeds: int) -> tuple[jax.Array, jax.Array]:
+def meta_test_keys(seed: int, seeds: int, candidates: int = 1) -> tuple[jax.Array, jax.Array]:
     """[seeds] keys of the learners and [seeds] keys of the tasks: two streams of seed + r,
-    so drawing the tasks never reuses a learner's randomness, whatever the algorithm."""
-    keys = jax.vmap(jax.random.split)(seed_keys(seed, seeds))
+    so drawing the tasks never reuses a learner's randomness, whatever the algorithm.
+
+    With `candidates`, the seeds are seed-major groups of a best-of-k run's candidates, and
+    every candidate of seed r takes seed r's keys: the candidates of a seed meet the same tasks
+    and fresh learners as its kept sub-policies do (a paired comparison)."""
+    keys = jax.vmap(jax.random.split)(seed_keys(seed, seeds // candidates))
+    keys = jnp.repeat(keys, candidates, axis=0)
     return keys[:, 0], keys[:, 1]
 
 
@@ -71,10 +76,10 @@ def meta_test_tasks(spec: MLSHSpec, task_keys: jax.Array, num_tasks: int):
 
 
 def hierarchical_meta_test_state(spec: MLSHSpec, subpolicies: Learner, num_tasks: int,
-                                 seed: int) -> TrainerState:
+                                 seed: int, candidates: int = 1) -> TrainerState:
     """[seeds] states, one slot per task, each with a fresh master over the frozen phi."""
     seeds = jax.tree.leaves(subpolicies)[0].shape[0]
-    learner_keys, task_keys = meta_test_keys(seed, seeds)
+    learner_keys, task_keys = meta_test_keys(seed, seeds, candidates)
     tasks = meta_test_tasks(spec, task_keys, num_tasks)
     state = jax.jit(jax.vmap(lambda key, start: init_state(spec, key, start)))(learner_keys,
                                                                                tasks)
@@ -105,20 +110,21 @@ def run_updates(spec: MLSHSpec, state: TrainerState, updates: int, batch_dims: i
 
 
 def _hierarchical_episodes(spec: MLSHSpec, subpolicies: Learner, num_tasks: int,
-                           updates: int, seed: int, progress: Progress) -> EpisodeTotals:
+                           updates: int, seed: int, candidates: int,
+                           progress: Progress) -> EpisodeTotals:
     """[seeds, updates, tasks] episode totals of fresh masters per task."""
-    state = hierarchical_meta_test_state(spec, subpolicies, num_tasks, seed)
+    state = hierarchical_meta_test_state(spec, subpolicies, num_tasks, seed, candidates)
     return run_updates(spec, state, updates, batch_dims=1, update_axis=1, progress=progress)
 
 
 def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
-                         seed: int, seeds: int) -> TrainerState:
+                         seed: int, seeds: int, candidates: int = 1) -> TrainerState:
     """[seeds, tasks] 1-slot states, each task with its own flat learner: a copy of its seed's
     shared policy with its observation and return statistics and a fresh Adam state, or
     (scratch, None) a randomly initialised policy."""
     init_tasks = lambda key, starts: jax.vmap(lambda k, start: init_state(spec, k, start))(
         jax.random.split(key, num_tasks), starts)
-    learner_keys, task_keys = meta_test_keys(seed, seeds)
+    learner_keys, task_keys = meta_test_keys(seed, seeds, candidates)
     one_slot = jax.tree.map(lambda x: x[:, :, None], meta_test_tasks(spec, task_keys, num_tasks))
     state = jax.jit(jax.vmap(init_tasks))(learner_keys, one_slot)
     if subpolicies is None:
@@ -132,9 +138,10 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
 
 
 def _flat_episodes(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
-                   updates: int, seed: int, seeds: int, progress: Progress) -> EpisodeTotals:
+                   updates: int, seed: int, seeds: int, candidates: int,
+                   progress: Progress) -> EpisodeTotals:
     """The same for flat learners, one per task: a 1-slot run vmapped over seeds and tasks."""
-    state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds)
+    state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds, candidates)
     episodes = run_updates(spec, state, updates, batch_dims=2, update_axis=2,
                            progress=progress)
     # [R, T, U, 1, ...] -> [R, U, T, ...]
@@ -142,19 +149,21 @@ def _flat_episodes(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
 
 
 def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int, updates: int,
-              seed: int, progress: Progress = _no_progress) -> MetaTestResult:
+              seed: int, progress: Progress = _no_progress,
+              candidates: int = 1) -> MetaTestResult:
     """`subpolicies` carry a leading seed axis (as trained); None for `scratch`, which then
     runs `config.num_seeds` independent seeds. `progress` hears of each of the updates + 1
-    updates run."""
+    updates run. `candidates`: the leading axis holds that many candidates of each seed,
+    seed-major, each meeting its seed's tasks (`meta_test_keys`)."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates + 1, seed))
     if config.hierarchical:
         episodes = _hierarchical_episodes(spec, subpolicies, num_tasks, updates + 1, seed,
-                                          progress)
+                                          candidates, progress)
     else:
         seeds = config.num_seeds if subpolicies is None else \
             jax.tree.leaves(subpolicies)[0].shape[0]
         episodes = _flat_episodes(spec, subpolicies, num_tasks, updates + 1, seed, seeds,
-                                  progress)
+                                  candidates, progress)
     episodes = jax.tree.map(lambda x: np.asarray(x, np.float64), episodes)
     result = summarize_returns(episodes)
     return dataclasses.replace(result, episode_end=episode_end_means(

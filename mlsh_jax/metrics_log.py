@@ -250,7 +250,7 @@ def check_wandb_available(config: RunConfig) -> None:
 def open_writers(workdir: pathlib.Path, config: RunConfig, resume_after: int) -> list[Any]:
     """Every metrics sink of a run, positioned to continue after update `resume_after`."""
     check_wandb_available(config)
-    purge = resume_after * config.env_steps_per_update + 1
+    purge = config.env_steps_done(resume_after) + 1
     writers: list[Any] = [JsonlWriter(workdir / METRICS_FILE, resume_after),
                           TensorBoardWriter(workdir / "tensorboard", purge)]
     if config.wandb_project:

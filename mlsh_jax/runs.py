@@ -15,10 +15,10 @@ import jax
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, SUBPOLICIES_FILE, CheckpointError, \
     DamagedCheckpointError, RunCheckpoints, load_subpolicies, read_json
 from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
-from mlsh_jax.selection import CANDIDATES_FILE, candidates_at, first_candidates
+from mlsh_jax.selection import CANDIDATES_FILE, first_candidates
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, TrainerState, candidate_keys, init_seeds, init_subpolicies
-from mlsh_jax.train import CONFIG_FILE
+from mlsh_jax.state import Learner, TrainerState, candidate_keys, init_subpolicies
+from mlsh_jax.train import CONFIG_FILE, state_template
 
 META_TEST_SEED_OFFSET = 1000
 """Meta-test tasks are drawn from the training seed plus this (`experiments.evaluate`'s
@@ -45,8 +45,8 @@ def load_run(workdir: str | pathlib.Path, candidates: bool = False
     workdir = pathlib.Path(workdir)
     config = read_run_config(workdir)
     if candidates and not config.selects:
-        raise ConfigError(f"--candidates: the run in {workdir} trained one candidate per seed "
-                          f"(candidates={config.candidates})")
+        raise ConfigError(f"the run in {workdir} trained one candidate per seed "
+                          f"(candidates={config.candidates}): it has no candidates to load")
     if config.algorithm == "scratch":
         return config, None
     spec = MLSHSpec.build(config)
@@ -70,8 +70,7 @@ def restore_checkpoint(workdir: pathlib.Path, config: RunConfig, update: int | N
             raise CheckpointError(f"no checkpoint in {workdir / CHECKPOINTS_DIR}; train first "
                                   f"with `python -m experiments.run --workdir {workdir}`")
         spec = MLSHSpec.build(config)
-        template = lambda step: jax.eval_shape(
-            lambda: init_seeds(spec, candidates_at(config, step)))
+        template = lambda step: state_template(spec, step)
         if update is None:
             update, state, damaged = checkpoints.restore_newest(template)
         elif update not in held:

@@ -70,13 +70,10 @@ def keep(state: TrainerState, config: RunConfig, kept: np.ndarray) -> TrainerSta
 
 
 def first_candidates(tree, config: RunConfig):
-    """Candidate 0 of every seed (the plain run of that seed), of a seed-major stacked tree."""
-    return jax.tree.map(lambda x: x[::config.candidates], tree)
-
-
-def for_every_candidate(tree, candidates: int):
-    """A tree stacked over seeds, repeated for each seed's candidates (seed-major)."""
-    return jax.tree.map(lambda x: jnp.repeat(x, candidates, axis=0), tree)
+    """Candidate 0 of every seed (the plain run of that seed), of a seed-major stacked tree,
+    as host arrays: in a multi-host run only process 0 writes it, and a slice of a global
+    array would be a computation the other processes do not run."""
+    return jax.tree.map(lambda x: np.asarray(x)[::config.candidates], tree)
 
 
 def selection_record(config: RunConfig, scores: np.ndarray, kept: np.ndarray) -> dict:

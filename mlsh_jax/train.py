@@ -20,8 +20,8 @@ from mlsh_jax.config import ConfigError, RunConfig, config_from_dict
 from mlsh_jax.metrics_log import open_writers, interval_record, progress_line
 from mlsh_jax.mlsh import UpdateMetrics, mlsh_update
 from mlsh_jax.selection import CANDIDATES_FILE, best_candidates, best_mean, candidate_returns, \
-    candidates_at, first_candidates, for_every_candidate, keep, runs_at, selection_lines, \
-    selection_record, write_selection
+    candidates_at, first_candidates, keep, runs_at, selection_lines, selection_record, \
+    write_selection
 from mlsh_jax.sharding import gather_texts, place, processes_agree, slot_mesh, \
     state_shardings
 from mlsh_jax.spec import MLSHSpec
@@ -253,17 +253,16 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
         candidates = candidates_at(run, 0)
         state = init_seeds(spec, candidates)
         if config.init_subpolicies_from and not resuming:
-            seeds = first_candidates(state.subpolicies, run) if candidates > 1 \
-                else state.subpolicies
-            transferred = transfer_subpolicies(pathlib.Path(config.init_subpolicies_from), seeds)
-            state = state.replace(subpolicies=for_every_candidate(transferred, candidates))
+            state = state.replace(subpolicies=transfer_subpolicies(
+                pathlib.Path(config.init_subpolicies_from), state.subpolicies, candidates))
             log(f"sub-policies initialised from {config.init_subpolicies_from}")
         shardings = state_shardings(slot_mesh(run.num_devices), state)
         state = place(state, shardings)
     done = 0
     if resuming:
         with processes_agree():
-            done, state = resume(checkpoints, _template(spec, shardings), log)
+            done, state = resume(checkpoints,
+                                 lambda update: state_template(spec, update, shardings), log)
     with processes_agree():
         if primary:
             write_config(workdir, config)
@@ -279,7 +278,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
         + (f"; resuming after update {done}" if done else ""))
     writers = []
     compiled: dict[tuple[int, int], Callable] = {}
-    started, timed_updates, timed_seconds = time.perf_counter(), 0, 0.0
+    started, timed_run_updates, timed_seconds = time.perf_counter(), 0, 0.0
     stop = should_stop()
     try:
         with processes_agree():
@@ -317,7 +316,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                 scores = candidate_returns(run, metrics.slot_episodes)
                 record = _by_candidate(record, scores)
             record.update(update=done, total_updates=config.total_updates,
-                          env_steps=done * run.env_steps_per_update,
+                          env_steps=run.env_steps_done(done),
                           steps_per_second=length * run.env_steps_per_update * runs / seconds,
                           seconds=seconds, compile_seconds=compile_seconds)
             selected = candidates > 1 and not run.candidate_phase(done)
@@ -331,10 +330,12 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                 if primary:
                     _export(workdir, run, state, done)
                 checkpoints.wait()
-            timed_updates, timed_seconds = timed_updates + length, timed_seconds + seconds
+            timed_run_updates += length * runs
+            timed_seconds += seconds
             log(progress_line(record, spec.env.episode_end_metrics,
                               elapsed=time.perf_counter() - started,
-                              eta=(config.total_updates - done) * timed_seconds / timed_updates))
+                              eta=run_updates_left(config, done) * timed_seconds
+                              / timed_run_updates))
             stop = should_stop()
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
             if crossed or done == config.total_updates or stop or selected:
@@ -350,18 +351,23 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
     return state
 
 
-def _template(spec: MLSHSpec, shardings: TrainerState) -> Callable[[int], TrainerState]:
-    """The structure, shapes and layout of the state after a given update: seeds x candidates
-    while they train, seeds after the selection."""
-    run = spec.config
+def run_updates_left(config: RunConfig, done: int) -> int:
+    """Updates left after `done`, each counted once per run it trains (seeds, and each seed's
+    candidates before the selection): the time left scales with these, not with updates."""
+    steps_left = config.env_steps_done(config.total_updates) - config.env_steps_done(done)
+    return steps_left // config.env_steps_per_update * config.num_seeds
 
-    def at(update: int) -> TrainerState:
-        shapes = jax.eval_shape(lambda: init_seeds(spec, candidates_at(run, update)))
-        return jax.tree.map(lambda x, sharding: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                                                     sharding=sharding),
-                            shapes, shardings)
 
-    return at
+def state_template(spec: MLSHSpec, update: int, shardings: TrainerState | None = None
+                   ) -> TrainerState:
+    """The structure and shapes (and layout, given `shardings`) of a run's state after
+    `update` updates: seeds x candidates while they train, seeds after the selection."""
+    shapes = jax.eval_shape(lambda: init_seeds(spec, candidates_at(spec.config, update)))
+    if shardings is None:
+        return shapes
+    return jax.tree.map(lambda x, sharding: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                                 sharding=sharding),
+                        shapes, shardings)
 
 
 def _export(workdir: pathlib.Path, run: RunConfig, state: TrainerState, done: int) -> None:
@@ -375,11 +381,17 @@ def _export(workdir: pathlib.Path, run: RunConfig, state: TrainerState, done: in
 
 
 def _by_candidate(record: dict, scores: np.ndarray) -> dict:
-    """A candidate-phase record: the per-run lists (seeds x candidates) give way to each seed's
-    candidates' returns ([seeds, candidates] `scores`) and the mean of each seed's best."""
+    """A candidate-phase record: the per-run lists (seeds x candidates) give way to per-seed
+    lists of its candidates' returns ([seeds, candidates] `scores`) and routing, and the mean
+    of each seed's best return (a maximum of noisy estimates: biased upward)."""
+    candidates = scores.shape[1]
+    routing = record.get("seed_subpolicy_usage_by_task_type")
     record = {name: value for name, value in record.items() if not name.startswith("seed_")}
     record["candidate_episode_return"] = [[float(v) if np.isfinite(v) else None for v in row]
                                           for row in scores]
+    if routing is not None:
+        record["candidate_subpolicy_usage_by_task_type"] = [
+            routing[seed:seed + candidates] for seed in range(0, len(routing), candidates)]
     record["best_candidate_return"] = best_mean(scores)
     return record
 

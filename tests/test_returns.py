@@ -98,7 +98,8 @@ def test_averaging_the_episodes_that_ended_would_over_count_short_ones(episodes)
         started_here_return=episodes.started_here_return + episodes.started_before_return,
         started_here_count=episodes.started_here_count + episodes.started_before_count,
         started_before_return=zeros, started_before_count=zeros,
-        started_here_end=episodes.started_here_end, started_before_end=episodes.started_here_end)
+        started_here_end=episodes.started_here_end + episodes.started_before_end,
+        started_before_end=np.zeros_like(episodes.started_before_end))
     old = summarize_returns(ended).mean_return
     new = summarize_returns(episodes).mean_return
     assert abs(old[0] - 0.6) < TOLERANCE

@@ -11,10 +11,11 @@ import pytest
 
 from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, read_subpolicies
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
+from mlsh_jax.meta_test import meta_test_keys
 from mlsh_jax.selection import CANDIDATES_FILE, SELECTION_FILE, best_candidates
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import candidate_keys, init_state, seed_keys
-from mlsh_jax.train import chunk_end, make_chunk, train
+from mlsh_jax.train import chunk_end, make_chunk, run_updates_left, train
 from tests.test_faults import records_without_timing
 
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
@@ -42,6 +43,13 @@ def test_chunks_stop_at_the_window_start_and_run_the_window_as_one_chunk():
     assert [chunk_end(d, dataclasses.replace(TINY, candidates=1)) for d in (0, 3)] == [3, 6]
 
 
+def test_the_time_left_counts_every_candidate_until_the_selection():
+    # 2 seeds x 3 candidates for updates 1-4, then 2 seeds for updates 5-6.
+    assert [run_updates_left(TINY, done) for done in (0, 2, 4, 5, 6)] == [28, 16, 4, 2, 0]
+    plain = dataclasses.replace(TINY, candidates=1)
+    assert [run_updates_left(plain, done) for done in (0, 3)] == [12, 6]
+
+
 def test_candidate_zero_of_each_seed_is_the_plain_run_and_the_others_differ():
     keys = np.asarray(candidate_keys(5, 2, 3)).reshape(2, 3, -1)
     np.testing.assert_array_equal(keys[:, 0], seed_keys(5, 2))
@@ -60,6 +68,32 @@ def test_each_seed_keeps_its_candidate_with_the_highest_window_return(selected_r
         assert chosen["kept_candidate"] == int(np.argmax(returns))
         assert chosen["seed"] == TINY.seed + seed
     assert sum("keeps candidate" in line for line in lines) == TINY.num_seeds
+
+
+def test_each_candidates_score_is_its_own_training_return(selected_run, tmp_path):
+    """Candidate 0 is the plain run of its seed: its window score is that run's return over
+    updates 3-4, logged in one interval."""
+    workdir, _, _ = selected_run
+    record = json.loads((workdir / SELECTION_FILE).read_text())
+    plain = dataclasses.replace(TINY, candidates=1, total_updates=4, log_every=2)
+    train(plain, tmp_path, log=lambda _: None)
+    last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["update"] == 4
+    np.testing.assert_allclose([seed["candidate_returns"][0] for seed in record["seeds"]],
+                               last["seed_episode_return"], rtol=1e-5)
+
+
+def test_env_steps_count_every_candidate_until_the_selection():
+    per_update = TINY.env_steps_per_update
+    assert [TINY.env_steps_done(done) // per_update for done in (0, 2, 4, 6)] == [0, 6, 12, 14]
+    assert dataclasses.replace(TINY, candidates=1).env_steps_done(6) == 6 * per_update
+
+
+def test_the_candidates_of_a_seed_are_meta_tested_on_that_seeds_tasks():
+    learners, tasks = meta_test_keys(5, 4, candidates=2)
+    plain_learners, plain_tasks = meta_test_keys(5, 2)
+    np.testing.assert_array_equal(tasks, np.repeat(plain_tasks, 2, axis=0))
+    np.testing.assert_array_equal(learners, np.repeat(plain_learners, 2, axis=0))
 
 
 def test_ties_and_runs_without_episodes_keep_the_first_best():
@@ -115,23 +149,28 @@ def test_a_run_stopped_after_the_selection_resumes_the_kept_candidates(selected_
     chex.assert_trees_all_equal(state, reference_state)
 
 
-def test_transferred_sub_policies_start_every_candidate(tmp_path):
+def test_transferred_sub_policies_start_every_candidate_and_the_rest_start_apart(tmp_path):
     source = dataclasses.replace(TINY, candidates=1, num_seeds=1, total_updates=1)
     train(source, tmp_path / "source", log=lambda _: None)
-    target = dataclasses.replace(TINY, total_updates=0,
+    target = dataclasses.replace(TINY, total_updates=0, num_subpolicies=3,
                                  init_subpolicies_from=str(tmp_path / "source"))
     train(target, tmp_path / "target", log=lambda _: None)
-    leaf = lambda path: jax.tree.leaves(read_subpolicies(path)["params"])[0]
-    started = leaf(tmp_path / "target" / CANDIDATES_FILE)
+    # The largest leaf: a kernel (biases start at zero in every sub-policy).
+    leaf = lambda path: max(jax.tree.leaves(read_subpolicies(path)["params"]), key=np.size)
+    started = leaf(tmp_path / "target" / CANDIDATES_FILE)  # [runs, K = 3, ...]
+    transferred = leaf(tmp_path / "source" / "subpolicies.msgpack")[0]  # [K = 2, ...]
     assert started.shape[0] == TINY.num_seeds * TINY.candidates
     for run in range(started.shape[0]):
-        np.testing.assert_array_equal(started[run], leaf(tmp_path / "source" /
-                                                         "subpolicies.msgpack")[0])
+        np.testing.assert_array_equal(started[run, :2], transferred)
+    assert len({started[run, 2].tobytes() for run in range(started.shape[0])}) == \
+        started.shape[0]  # the third sub-policy: each candidate's own random start
 
 
 @pytest.mark.parametrize("change,message", [
     (dict(candidates=0), "candidates=0"),
     (dict(selection_window=5), "selection_window=5: must be at most selection_update=4"),
+    (dict(total_updates=3), "total_updates=3: must not end inside the selection window "
+                            r"\(updates 3-4\): at most 2 or at least 4"),
 ])
 def test_bad_selection_settings_are_refused_with_one_line(change, message):
     with pytest.raises(ConfigError, match=message):

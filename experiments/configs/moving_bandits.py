@@ -6,8 +6,8 @@ goal in every run tried). 40 slots of 64 envs put 4 tasks into every sub-policy 
 (U/(W+U) of the slots are joint); 64 envs give each master 320 macro transitions per update.
 
 MLSH alone gives one sub-policy per goal in about half of the seeds; in the others both
-sub-policies head to the same goal, and so does the original code (docs/results.md, "Skills
-that specialise in every run"). Which happens is settled by update 100, and a collapsed run
+sub-policies head to the same goal, and so does the original code (docs/results.md, "Moving
+Bandits: one skill per goal"). Which happens is settled by update 100, and a collapsed run
 earns less training return. So each seed trains 8 independent candidates side by side for 100
 updates, keeps the one with the highest training return over updates 76-100 and trains it
 alone to update 300 (`candidates`, `selection_update`, `selection_window`; selection.json in
