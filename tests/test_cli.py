@@ -223,7 +223,9 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     for record in records:
         assert {"update", "env_steps", "steps_per_second", "episode_return", "joint_fraction",
                 "subpolicy_usage"} <= set(record)
-    assert records[-1]["env_steps"] == 4 * 4 * 2 * 50
+    # The shipped config trains 8 candidates per seed until update 100: each one's steps count.
+    assert records[-1]["env_steps"] == 8 * 4 * 4 * 2 * 50
+    assert len(records[-1]["candidate_episode_return"][0]) == 8
     events = EventAccumulator(str(workdir / "tensorboard"))
     events.Reload()
     curve = events.Scalars("episode_return")
