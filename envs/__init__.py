@@ -1,9 +1,11 @@
 """Environments by name: `make("four_rooms", slip_probability=0.0)` returns the raw env.
 
 Wrap it with `wrap_for_training` for rollouts. Configs refer to environments by these names.
-The Brax tasks (`twowalk`, `ant_maze`, `ant_obstacle_course` in `envs.ant`; `walk_crawl`,
-`walk_crawl_course` in `envs.humanoid`) import Brax only when their physics is first used, so
-importing this package stays fast.
+The Brax tasks (`twowalk`, `ant_maze_small`, `ant_obstacle_course_open` in `envs.ant`;
+`ant_maze`, `ant_obstacle_course` in `envs.ant_arenas`; `walk_crawl`,
+`walk_crawl_course` in `envs.humanoid_original`; `walk_crawl_forward`,
+`walk_crawl_course_section` in `envs.humanoid`) import Brax only when their physics is first
+used, so importing this package stays fast.
 """
 
 import dataclasses
@@ -19,14 +21,18 @@ from envs.base import (
     wrap_for_training,
 )
 from envs.ant import AntMaze, AntObstacleCourse, TwoWalk
+from envs.ant_arenas import AntMazes, AntWalledCourse
 from envs.four_rooms import FourRooms
-from envs.humanoid import WalkCrawl, WalkCrawlCourse
+from envs.humanoid import WalkCrawlCourseSection, WalkCrawlForward
+from envs.humanoid_original import WalkCrawl, WalkCrawlCourse
 from envs.key_door import KeyDoor
 from envs.moving_bandits import MovingBandits
 
 __all__ = [
     "AntMaze",
+    "AntMazes",
     "AntObstacleCourse",
+    "AntWalledCourse",
     "AutoReset",
     "Box",
     "Discrete",
@@ -40,6 +46,8 @@ __all__ = [
     "UnknownEnvironmentError",
     "WalkCrawl",
     "WalkCrawlCourse",
+    "WalkCrawlCourseSection",
+    "WalkCrawlForward",
     "make",
     "names",
     "options",
@@ -47,14 +55,18 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[Environment[Any, Any]]] = {
-    "ant_maze": AntMaze,
-    "ant_obstacle_course": AntObstacleCourse,
+    "ant_maze": AntMazes,
+    "ant_maze_small": AntMaze,
+    "ant_obstacle_course": AntWalledCourse,
+    "ant_obstacle_course_open": AntObstacleCourse,
     "four_rooms": FourRooms,
     "key_door": KeyDoor,
     "moving_bandits": MovingBandits,
     "twowalk": TwoWalk,
     "walk_crawl": WalkCrawl,
     "walk_crawl_course": WalkCrawlCourse,
+    "walk_crawl_course_section": WalkCrawlCourseSection,
+    "walk_crawl_forward": WalkCrawlForward,
 }
 
 

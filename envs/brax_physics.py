@@ -34,7 +34,7 @@ docs/benchmarks.md): env steps/s with random actions through the training wrappe
 
     twowalk (Ant)       spring 13.4k / 10.4k   mjx 9.6k / 9.9k   generalized 5.3k / 5.5k
                         positional 4.3k / 4.8k
-    walk_crawl (Hum.)   spring  8.4k /  7.7k   mjx 4.8k / 5.0k   positional 3.6k / 3.6k
+    walk_crawl_forward  spring  8.4k /  7.7k   mjx 4.8k / 5.0k   positional 3.6k / 3.6k
                         generalized 2.0k / 2.4k
 
 and compile 20-40 s for spring against 45-80 s for mjx; every backend stayed finite over the

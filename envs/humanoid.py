@@ -1,8 +1,11 @@
-"""Brax Humanoid tasks: `walk_crawl` (walk on an open floor or crawl under a hidden low
-ceiling) and `walk_crawl_course` (the paper's combination task: walk, crawl under a ceiling
-that covers one section of the track, walk on). Both observe the same function of the physics
-state, so Walk/Crawl's sub-policies transfer to the course. Shared Brax machinery:
-`envs.brax_physics`.
+"""Brax Humanoid tasks with a virtual ceiling: `walk_crawl_forward` (walk on an open floor or
+crawl forward under a hidden low ceiling) and `walk_crawl_course_section` (walk, crawl under a
+ceiling that covers one hidden section of the track, walk on). Both observe the same function
+of the physics state, so the first's sub-policies transfer to the second. They are this
+project's earlier Walk/Crawl and course, kept so that their runs and `pretrained/walk_crawl`
+stay usable; `envs.humanoid_original` has the tasks as the original MLSH code defines them
+(`walk_crawl`, `walk_crawl_course`), with a solid box and contacts for every body part.
+Shared Brax machinery: `envs.brax_physics`.
 
 Why a virtual ceiling and not a geom added to the MJCF: (1) every task must share one reset
 distribution, or the first observation would reveal the task, and a standing start under a
@@ -87,8 +90,8 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     truncates: ClassVar[bool] = True
     posture_margin: ClassVar[float] = 0.0
     """Distance (m) before and after the ceiling over which a crouch is healthy; 0 for
-    walk_crawl, whose ceiling covers the whole floor or none of it (the course makes it a
-    setting)."""
+    walk_crawl_forward, whose ceiling covers the whole floor or none of it (the course makes it
+    a setting)."""
 
     forward_reward_weight: ClassVar[float] = 1.25
     healthy_reward: ClassVar[float] = 5.0
@@ -215,7 +218,7 @@ class WalkCrawlTask:
 
 
 @dataclasses.dataclass(frozen=True)
-class WalkCrawl(HumanoidUnderCeiling[WalkCrawlTask]):
+class WalkCrawlForward(HumanoidUnderCeiling[WalkCrawlTask]):
     """Brax Humanoid that must go forward: upright (walk) or under a hidden low ceiling (crawl)
     that covers the whole floor; crawl allows the crouch everywhere, walk nowhere."""
 
@@ -247,20 +250,20 @@ class CourseTask:
 
 
 @dataclasses.dataclass(frozen=True)
-class WalkCrawlCourse(HumanoidUnderCeiling[CourseTask]):
-    """The combination course: walk, crawl under a ceiling over one section of the track, walk
+class WalkCrawlCourseSection(HumanoidUnderCeiling[CourseTask]):
+    """A combination course: walk, crawl under a ceiling over one section of the track, walk
     on. The task is where the section begins (one of `section_starts`), hidden.
 
     The ceiling covers head x in [start, start + section_length]; a crouch is healthy for torso
     x from `posture_margin` before the section to `posture_margin` after it; elsewhere the
-    walk's 1.0 m minimum torso height holds. Observation, reward and ends are walk_crawl's, so
-    its sub-policies transfer: a master, which sees the torso x, has to learn where to switch
-    from the walking skill to the crawling one and back.
+    walk's 1.0 m minimum torso height holds. Observation, reward and ends are
+    walk_crawl_forward's, so its sub-policies transfer: a master, which sees the torso x, has to
+    learn where to switch from the walking skill to the crawling one and back.
 
-    Sizes: with walk_crawl's N = 200 (3 s at dt = 0.015 s) the master switches at most every
-    3 s, so the section (3 m) and the margins (1.5 m) span seconds at walking speed.
-    The penalty is walk_crawl's, capped at the alive bonus: a fast walker that keeps its head
-    up through the section loses at most 5 per step there, which can cost less than a slow
+    Sizes: with walk_crawl_forward's N = 200 (3 s at dt = 0.015 s) the master switches at most
+    every 3 s, so the section (3 m) and the margins (1.5 m) span seconds at walking speed.
+    The penalty is walk_crawl_forward's, capped at the alive bonus: a fast walker that keeps its
+    head up through the section loses at most 5 per step there, which can cost less than a slow
     crawl; `passed_section` therefore counts passing, not how.
     """
 
@@ -309,7 +312,7 @@ class WalkCrawlCourse(HumanoidUnderCeiling[CourseTask]):
         self, forward_velocity: jax.Array, q_after: jax.Array, controls: jax.Array,
         task: CourseTask,
     ) -> tuple[jax.Array, Info]:
-        """walk_crawl's reward; its terms also say whether the torso is past the section."""
+        """walk_crawl_forward's reward; its terms also say whether the torso is past the section."""
         reward, info = super().reward(forward_velocity, q_after, controls, task)
         passed = (q_after[0] > self.ceiling_extent(task)[1]).astype(jnp.float32)
         return reward, {**info, "passed_section": passed}

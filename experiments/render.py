@@ -42,8 +42,9 @@ from mlsh_jax.runs import read_run_config, restore_checkpoint
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, TrainerState
 
-RENDERABLE_ENVS = ("ant_maze", "ant_obstacle_course", "twowalk", "walk_crawl",
-                   "walk_crawl_course")
+RENDERABLE_ENVS = ("ant_maze", "ant_obstacle_course", "ant_maze_small",
+                   "ant_obstacle_course_open", "twowalk", "walk_crawl", "walk_crawl_course",
+                   "walk_crawl_forward", "walk_crawl_course_section")
 FORMATS = (".html", ".png")
 
 

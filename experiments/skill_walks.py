@@ -10,10 +10,10 @@ torso's mean displacement (± SE over episodes) and the share of episodes that f
 that walks the same way from every start is a direction; one that ends at the same place from
 every start is a walk to a place.
 
-Course (`--course`): on `ant_obstacle_course` (2000 steps, both layouts), for every ordered pair
-of sub-policies (a, b) and every 0 < m < M (M macro-actions per episode), a runs the first m
-macro-actions and b the rest; prints the steps in the goal region per episode (the course's
-return), the share of episodes that enter it and the closest approach to the goal. These
+Course (`--course`): on `ant_obstacle_course_open` (2000 steps, both layouts), for every
+ordered pair of sub-policies (a, b) and every 0 < m < M (M macro-actions per episode), a runs
+the first m macro-actions and b the rest; prints the steps in the goal region per episode (the
+course's return), the share of episodes that enter it and the closest approach to the goal. These
 two-segment schedules are what a master that picks a first leg and a moment to turn does; one
 that switches more often, or reacts to where the Ant is, may do better.
 
@@ -47,7 +47,8 @@ from mlsh_jax.runs import read_run_config
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner
 
-ANT_TASKS = ("twowalk", "ant_maze", "ant_obstacle_course")
+ANT_TASKS = ("twowalk", "ant_maze", "ant_obstacle_course", "ant_maze_small",
+             "ant_obstacle_course_open")
 
 STARTS = ((0.0, 0.0), (0.0, 5.0), (5.0, 0.0), (2.5, 2.5), (-3.0, 0.0), (0.0, -3.0))
 """Torso xy (m) the walks start from: Twowalk's start, its two targets, between them, and
@@ -127,7 +128,7 @@ def walks(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
 
 
 def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
-    spec = MLSHSpec.build(dataclasses.replace(config, env="ant_obstacle_course",
+    spec = MLSHSpec.build(dataclasses.replace(config, env="ant_obstacle_course_open",
                                               episode_length=0))
     macros = -(-spec.env.episode_length // config.macro_duration)
     pairs = list(itertools.permutations(range(config.num_subpolicies), 2))

@@ -55,7 +55,7 @@ def test_obstacle_course_starts_from_twowalk_subpolicies_and_can_keep_them_froze
         twowalk_run, tmp_path):
     source, _ = twowalk_run
     frozen = ["--config.warmup_updates=2", "--config.joint_updates=0"]
-    result = cli("experiments.run", "--config", "ant_obstacle_course.py", "--workdir",
+    result = cli("experiments.run", "--config", "ant_obstacle_course_open.py", "--workdir",
                  str(tmp_path), *SHRINK, *frozen, f"--config.init_subpolicies_from={source}")
     assert result.returncode == 0, result.stderr
     assert f"sub-policies initialised from {source}" in result.stdout
@@ -69,8 +69,12 @@ def test_obstacle_course_starts_from_twowalk_subpolicies_and_can_keep_them_froze
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, metric", [("ant_maze", "distance_to_goal"),
+                                          ("ant_obstacle_course", "distance_to_goal"),
+                                          ("ant_maze_small", "distance_to_goal"),
                                           ("walk_crawl", "torso_x"),
-                                          ("walk_crawl_course", "passed_section")])
+                                          ("walk_crawl_course", "crawl_phase"),
+                                          ("walk_crawl_forward", "torso_x"),
+                                          ("walk_crawl_course_section", "passed_section")])
 def test_other_brax_configs_run_from_the_cli(name, metric, tmp_path):
     result = cli("experiments.run", "--config", f"{name}.py", "--workdir", str(tmp_path),
                  *SHRINK, "--config.warmup_updates=1", "--config.joint_updates=1")
@@ -120,7 +124,8 @@ def test_render_refuses_bad_arguments_in_one_line(twowalk_run, args, message, ca
 
 
 def test_humanoid_side_view_draws_each_task_s_ceiling_where_it_covers_the_way(tmp_path):
-    course, walk_crawl = envs.make("walk_crawl_course"), envs.make("walk_crawl")
+    course = envs.make("walk_crawl_course_section")
+    walk_crawl = envs.make("walk_crawl_forward")
     x = np.linspace(-0.5, 7.0, 8)
     assert render.ceiling_span(course, CourseTask(jnp.int32(1)), x) == (4.0, 7.0)
     assert render.ceiling_span(course, CourseTask(jnp.int32(1)), x[:3]) == (4.0, 7.0)  # not reached

@@ -29,7 +29,14 @@ from envs.ant import (
     TwoWalkTask,
 )
 from envs.brax_physics import BACKENDS, DEFAULT_BACKEND
-from envs.humanoid import CRAWL, WALK, CourseTask, WalkCrawl, WalkCrawlCourse, WalkCrawlTask
+from envs.humanoid import (
+    CRAWL,
+    WALK,
+    CourseTask,
+    WalkCrawlCourseSection,
+    WalkCrawlForward,
+    WalkCrawlTask,
+)
 
 FAST_BACKEND = "spring"
 KEY = jax.random.key(0)
@@ -63,7 +70,7 @@ def twowalk():
 
 @pytest.fixture(scope="module")
 def walk_crawl():
-    return WalkCrawl(backend=FAST_BACKEND, episode_length=10)
+    return WalkCrawlForward(backend=FAST_BACKEND, episode_length=10)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +101,9 @@ def with_xyz(q, x=None, y=None, z=None):
 
 
 @pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "walk_crawl_course", "ant_maze",
-                                  "ant_obstacle_course"])
+                                  "ant_obstacle_course", "ant_maze_small",
+                                  "ant_obstacle_course_open", "walk_crawl_forward",
+                                  "walk_crawl_course_section"])
 def test_unknown_backend_is_rejected_naming_the_value_and_the_allowed_ones(name):
     with pytest.raises(ValueError) as error:
         envs.make(name, backend="nope")
@@ -104,15 +113,16 @@ def test_unknown_backend_is_rejected_naming_the_value_and_the_allowed_ones(name)
 
 
 def test_brax_tasks_are_registered_and_their_settings_are_make_arguments():
-    assert {"twowalk", "walk_crawl", "walk_crawl_course", "ant_maze",
-            "ant_obstacle_course"} <= set(envs.names())
+    assert {"twowalk", "walk_crawl", "walk_crawl_course", "ant_maze", "ant_obstacle_course",
+            "ant_maze_small", "ant_obstacle_course_open", "walk_crawl_forward",
+            "walk_crawl_course_section"} <= set(envs.names())
     env = envs.make("twowalk", backend="spring", episode_length=5)
     assert env == TwoWalk(backend="spring", episode_length=5)
-    assert envs.make("walk_crawl").backend == DEFAULT_BACKEND
+    assert envs.make("walk_crawl_forward").backend == DEFAULT_BACKEND
     with pytest.raises(ValueError, match="episode_length=0"):
-        envs.make("walk_crawl", episode_length=0)
+        envs.make("walk_crawl_forward", episode_length=0)
     with pytest.raises(ValueError, match="ceiling_height=-1"):
-        envs.make("walk_crawl", ceiling_height=-1)
+        envs.make("walk_crawl_forward", ceiling_height=-1)
 
 
 def test_importing_envs_does_not_import_brax_or_mujoco():
@@ -260,7 +270,7 @@ SECTIONS = [CourseTask(jnp.int32(i)) for i in range(3)]
 
 @pytest.fixture(scope="module")
 def walk_crawl_course():
-    return WalkCrawlCourse(backend=FAST_BACKEND, episode_length=10)
+    return WalkCrawlCourseSection(backend=FAST_BACKEND, episode_length=10)
 
 
 def test_course_sees_what_walk_crawl_sees_whatever_the_section(walk_crawl, walk_crawl_course,
@@ -314,12 +324,13 @@ def test_course_task_is_the_section_and_bad_settings_are_rejected(walk_crawl_cou
     assert set(np.asarray(tasks.section).tolist()) == {0, 1, 2}
     np.testing.assert_array_equal(walk_crawl_course.task_type(tasks), tasks.section)
     with pytest.raises(ValueError, match=r"section_starts=\(1, 1\): must be .* distinct"):
-        envs.make("walk_crawl_course", section_starts=(1, 1))
-    assert envs.make("walk_crawl_course", section_starts=[2, 4]).section_starts == (2.0, 4.0)
+        envs.make("walk_crawl_course_section", section_starts=(1, 1))
+    two = envs.make("walk_crawl_course_section", section_starts=[2, 4])
+    assert two.section_starts == (2.0, 4.0)
     with pytest.raises(ValueError, match="section_length=0"):
-        envs.make("walk_crawl_course", section_length=0)
+        envs.make("walk_crawl_course_section", section_length=0)
     with pytest.raises(ValueError, match="posture_margin=-1"):
-        envs.make("walk_crawl_course", posture_margin=-1)
+        envs.make("walk_crawl_course_section", posture_margin=-1)
 
 
 # --- full random episodes on the default backend and mjx (slow: minutes of compilation) -----
@@ -328,7 +339,9 @@ def test_course_task_is_the_section_and_bad_settings_are_rejected(walk_crawl_cou
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", sorted({DEFAULT_BACKEND, "mjx"}))
 @pytest.mark.parametrize("name", ["twowalk", "walk_crawl", "walk_crawl_course", "ant_maze",
-                                  "ant_obstacle_course"])
+                                  "ant_obstacle_course", "ant_maze_small",
+                                  "ant_obstacle_course_open", "walk_crawl_forward",
+                                  "walk_crawl_course_section"])
 def test_full_random_episode_stays_finite(name, backend):
     env = envs.make(name, backend=backend)
     wrapped = wrap_for_training(env)
@@ -420,7 +433,8 @@ def maze_runs(ant_maze):
 
 
 def test_ant_maze_layouts_are_hidden_tasks_with_their_own_goals(ant_maze, maze_runs):
-    assert envs.make("ant_maze", backend=FAST_BACKEND).num_task_types == len(MAZE_LAYOUTS) >= 3
+    assert envs.make("ant_maze_small", backend=FAST_BACKEND).num_task_types == \
+        len(MAZE_LAYOUTS) >= 3
     assert ant_maze.observation_size == 29
     assert ant_maze.position_observation_dims == (0, 1)  # twowalk's observation: q first
     first = [obs for obs, _ in maze_runs]
@@ -460,8 +474,9 @@ def course_runs(course):
     return runs_from(course, 2.8, 0.0)
 
 
-def test_obstacle_course_is_sparse_with_hidden_layouts_and_2000_step_episodes(course, course_runs):
-    assert envs.make("ant_obstacle_course").episode_length == 2000
+def test_open_obstacle_course_is_sparse_with_hidden_layouts_and_2000_step_episodes(
+        course, course_runs):
+    assert envs.make("ant_obstacle_course_open").episode_length == 2000
     assert course.num_task_types == len(COURSE_LAYOUTS) >= 2
     assert course.episode_end_metrics == ("distance_to_goal", "in_goal_region")
     assert course.observation_size == TwoWalk(backend=FAST_BACKEND).observation_size

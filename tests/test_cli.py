@@ -150,8 +150,10 @@ def test_bad_override_message_names_key_and_value(override, message):
 
 
 @pytest.mark.parametrize("name", ["moving_bandits", "four_rooms.py", "key_door", "twowalk",
-                                  "ant_maze", "ant_obstacle_course", "walk_crawl",
-                                  "walk_crawl_course"])
+                                  "ant_maze", "ant_obstacle_course", "ant_maze_small",
+                                  "ant_obstacle_course_open", "walk_crawl",
+                                  "walk_crawl_course", "walk_crawl_forward",
+                                  "walk_crawl_course_section"])
 def test_config_json_round_trips_to_an_equal_config(name):
     config = apply_overrides(load_config_file(name), ["network.hidden_sizes=16,8"])
     assert config_from_dict(json.loads(json.dumps(dataclasses.asdict(config)))) == config
@@ -168,18 +170,25 @@ def test_shipped_configs_use_the_paper_k_n_w_u_and_episode_lengths():
     kwnu = {name: (c.num_subpolicies, c.macro_duration, c.warmup_updates, c.joint_updates,
                    c.make_env().episode_length)
             for name in ("moving_bandits", "four_rooms", "twowalk", "ant_maze",
-                         "ant_obstacle_course", "walk_crawl", "walk_crawl_course")
+                         "ant_obstacle_course", "ant_maze_small", "ant_obstacle_course_open",
+                         "walk_crawl", "walk_crawl_course", "walk_crawl_forward",
+                         "walk_crawl_course_section")
             for c in [load_config_file(name)]}
     assert kwnu == {"moving_bandits": (2, 10, 9, 1, 50), "four_rooms": (4, 25, 20, 30, 100),
                     "twowalk": (2, 200, 20, 40, 1000), "ant_maze": (3, 200, 20, 40, 1000),
-                    "ant_obstacle_course": (3, 200, 20, 40, 2000),
+                    "ant_obstacle_course": (3, 200, 20, 40, 3000),
+                    "ant_maze_small": (3, 200, 20, 40, 1000),
+                    "ant_obstacle_course_open": (3, 200, 20, 40, 2000),
                     "walk_crawl": (2, 200, 20, 40, 1000),
-                    "walk_crawl_course": (2, 200, 20, 40, 1000)}
+                    "walk_crawl_course": (2, 200, 20, 40, 3000),
+                    "walk_crawl_forward": (2, 200, 20, 40, 1000),
+                    "walk_crawl_course_section": (2, 200, 20, 40, 1000)}
 
 
 @pytest.mark.parametrize("name,envs_per_slot", [
-    ("twowalk", 24), ("ant_maze", 24), ("walk_crawl", 24), ("walk_crawl_course", 24),
-    ("ant_obstacle_course", 12)])
+    ("twowalk", 24), ("ant_maze", 24), ("walk_crawl", 24), ("walk_crawl_course", 8),
+    ("ant_obstacle_course", 8), ("ant_maze_small", 24), ("ant_obstacle_course_open", 12),
+    ("walk_crawl_forward", 24), ("walk_crawl_course_section", 24)])
 def test_the_documented_paper_scale_overrides_collect_the_papers_240k_steps_per_update(
         name, envs_per_slot):
     """10 groups x 12 cores x 2000 steps (docs/results.md, "Brax budgets"), one slot per group."""
@@ -223,9 +232,11 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     for record in records:
         assert {"update", "env_steps", "steps_per_second", "episode_return", "joint_fraction",
                 "subpolicy_usage"} <= set(record)
-    # The shipped config trains 8 candidates per seed until update 100: each one's steps count.
-    assert records[-1]["env_steps"] == 8 * 4 * 4 * 2 * 50
-    assert len(records[-1]["candidate_episode_return"][0]) == 8
+    # The shipped config trains k candidates per seed until update 100: each one's steps count.
+    k = load_config_file("moving_bandits").candidates
+    assert k > 1
+    assert records[-1]["env_steps"] == k * 4 * 4 * 2 * 50
+    assert len(records[-1]["candidate_episode_return"][0]) == k
     events = EventAccumulator(str(workdir / "tensorboard"))
     events.Reload()
     curve = events.Scalars("episode_return")

@@ -1,19 +1,19 @@
-"""Ant obstacle course with a sparse reward (1 per step inside the goal region): a transfer task.
+"""The sparse Ant obstacle course (`ant_obstacle_course`, envs.ant_arenas.AntWalledCourse):
+transfer of the mazes' sub-policies (ant_maze.py) to one fixed 80-m course, reward 1 per step
+in the goal region, 3000-step episodes (the paper: PPO 0, MLSH transfer 193 steps in the region).
 
-Meant to start from sub-policies trained elsewhere, e.g. Twowalk's:
+    python -m experiments.run --config ant_obstacle_course.py --workdir runs/course \\
+        --config.init_subpolicies_from=runs/maze --config.warmup_updates=60 \\
+        --config.joint_updates=0 --config.total_updates=0
+    python -m experiments.evaluate --workdir runs/course --tasks 8 --updates 30
 
-    python -m experiments.run --config ant_obstacle_course.py \\
-        --config.init_subpolicies_from=runs/twowalk
+K=3 as the mazes' (all three sub-policies come from there; the original code could only load a
+source of the same K), N=200 (15 master decisions per episode), W=20, U=40 as the paper's Ant
+experiments. The course is the same in every task, so the slots are independent masters on it.
+Without a source the run learns from scratch (`--config.algorithm=scratch` for flat PPO).
 
-(K=2 Twowalk skills fill sub-policies 0 and 1, the third starts random). As configured, masters
-and sub-policies keep learning (W=20, U=40); `--config.joint_updates=0
---config.warmup_updates=60` freezes the transferred sub-policies so only the masters learn.
-Twowalk's skills, trained seeing world positions, are walks to Twowalk's targets;
-`--config.subpolicies_see_relative_position=true` shows them positions relative to their
-macro-action's start, with which they walk one way from anywhere (docs/results.md).
-Without a source the run learns from scratch, which the sparse reward makes hopeless (the paper:
-PPO 0, MLSH transfer 193). Twowalk's settings (twowalk.py) with the paper's K=3 for the course
-(docs/design.md) and its 2000-step episode, collected whole each update by 4 slots x 8 envs.
+Budget: 4 slots x 4 envs x 3000 steps = 48k env steps per update, each episode collected whole;
+the paper's 240k per update is `--config.num_slots=10 --config.envs_per_slot=8`.
 """
 
 import dataclasses
@@ -24,4 +24,4 @@ from mlsh_jax.config import RunConfig
 
 def get_config() -> RunConfig:
     return dataclasses.replace(twowalk.get_config(), env="ant_obstacle_course",
-                               num_subpolicies=3, rollout_steps=2000, envs_per_slot=8)
+                               num_subpolicies=3, rollout_steps=3000, envs_per_slot=4)

@@ -1,10 +1,16 @@
-"""Humanoid Walk/Crawl: go forward upright on an open floor, or under a hidden low ceiling.
+"""Humanoid Walk/Crawl as the original code defines it (`walk_crawl`): walk forward upright
+(5 + 1.25 per m/s while the torso is at 1.0 m or higher; a fall below ends the episode), or
+crawl backward under a solid box whose underside is 1.0 m above the floor (7.5 per m/s going
+back, no alive bonus, no termination). No posture serves both, so the two sub-policies have
+two skills to learn.
 
-Twowalk's settings (twowalk.py), which are the paper's for Walk/Crawl too (docs/design.md: K=2,
-N=200, W=20, U=40, 1000-step episodes). Sub-policies are diagonal Gaussians over the 17
-actuators (actions clipped to [-1, 1], scaled to the actuators' range by the env). The Humanoid
-steps at about half the Ant's speed on a 2-core CPU (docs/benchmarks.md), so runs here are
-short; the paper trained on a cluster.
+K=2, N=200, W=20, U=40 and 1000-step episodes as the paper's (Twowalk's settings, twowalk.py).
+Budget: 4 slots x 8 envs x 1000 steps = 32k env steps per update, half of Twowalk's, because
+with every body part in contact the Humanoid steps 3.5-4.5x slower than with feet-only contacts
+(docs/environments.md). MLSH trains at ~1.3k env steps/s at this size on a 2-core CPU shared
+with other jobs (`python -m benchmarks.sps --env walk_crawl --sizes 4x8 --updates 1`): ~25 s
+per update, ~4 h for 600. Extend a run by resuming it with a larger `--config.total_updates`;
+the paper's 240k per update is `--config.num_slots=10 --config.envs_per_slot=24`.
 """
 
 import dataclasses
@@ -14,4 +20,4 @@ from mlsh_jax.config import RunConfig
 
 
 def get_config() -> RunConfig:
-    return dataclasses.replace(twowalk.get_config(), env="walk_crawl")
+    return dataclasses.replace(twowalk.get_config(), env="walk_crawl", envs_per_slot=8)
