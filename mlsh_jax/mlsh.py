@@ -168,10 +168,12 @@ def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array) -> SlotStat
     return select_slots(finished, restarted, slots.replace(phase_step=phase))
 
 
-def mlsh_update(spec: MLSHSpec, state: TrainerState) -> tuple[TrainerState, UpdateMetrics]:
+def mlsh_update(spec: MLSHSpec, state: TrainerState, run_axes: tuple[str, ...] = ()
+                ) -> tuple[TrainerState, UpdateMetrics]:
+    """One update; `run_axes` names the enclosing `vmap` axes over runs (`rollout`)."""
     cfg = spec.config
     key, k_roll, k_master, k_sub, k_phase = jax.random.split(state.key, 5)
-    slots, traj = rollout(spec, state.slots, state.subpolicies, k_roll)
+    slots, traj = rollout(spec, state.slots, state.subpolicies, k_roll, run_axes)
     if cfg.hierarchical:
         masters, master_metrics, overflow = update_masters(spec, slots.master, traj, k_master)
     else:

@@ -6,6 +6,10 @@ Where the sub-policies see positions relative to their macro-action's start, tha
 position is carried and recorded.
 Where the env can truncate episodes, the master's and the active sub-policy's values at each
 ended episode's final observation are recorded for bootstrapping.
+
+The master decides once per N steps and at episode starts, and truncations are rarer still, so
+the master's pass and the bootstrap passes run only at the steps where some env of the program
+needs them (`when_any`); elsewhere their records hold zeros, which nothing reads.
 """
 
 from __future__ import annotations
@@ -116,16 +120,41 @@ def episode_end_values(spec: MLSHSpec, info, done: jax.Array) -> jax.Array:
     return jnp.stack(values, axis=-1) if values else jnp.zeros(done.shape + (0,), jnp.float32)
 
 
+def anywhere(flags: jax.Array, run_axes: tuple[str, ...]) -> jax.Array:
+    """Whether some element of `flags` holds in some run of the program: one scalar, reduced
+    over the named `vmap` axes `run_axes` of the runs (seeds, candidates) that enclose this
+    call. A predicate batched by an outer `vmap` would turn `lax.cond` into a select that
+    computes both branches."""
+    found = jnp.any(flags)
+    if not run_axes:
+        return found
+    return jax.lax.pmax(found.astype(jnp.int32), run_axes) > 0
+
+
+def when_any(flags: jax.Array, run_axes: tuple[str, ...], compute):
+    """`compute()` at a step where some element of `flags` holds (`anywhere`), zeros of its
+    shapes otherwise: for values read only where `flags` hold."""
+    shapes = jax.eval_shape(compute)
+    zeros = lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return jax.lax.cond(anywhere(flags, run_axes), compute, zeros)
+
+
 def final_values(spec: MLSHSpec, masters: Learner, subpolicies: Learner, final_obs: jax.Array,
-                 z: jax.Array, macro_origin: jax.Array) -> dict[str, jax.Array]:
-    """Master and active sub-policy values at the observations an episode may have ended on;
-    zeros, at no cost, for envs that never truncate (nothing bootstraps from them)."""
+                 z: jax.Array, macro_origin: jax.Array, truncated: jax.Array,
+                 run_axes: tuple[str, ...]) -> dict[str, jax.Array]:
+    """Master and active sub-policy values at the final observations of truncated episodes,
+    computed only at the steps where some episode was truncated; zeros, at no cost, for envs
+    that never truncate (nothing bootstraps from them)."""
     if not spec.env.truncates:
         zeros = jnp.zeros(z.shape, jnp.float32)
         return dict(final_value=zeros, final_master_value=zeros)
-    _, master_value = master_outputs(spec, masters, final_obs)
-    _, value = subpolicy_outputs(spec, subpolicies, final_obs, z, macro_origin)
-    return dict(final_value=value, final_master_value=master_value)
+
+    def compute():
+        _, master_value = master_outputs(spec, masters, final_obs)
+        _, value = subpolicy_outputs(spec, subpolicies, final_obs, z, macro_origin)
+        return dict(final_value=value, final_master_value=master_value)
+
+    return when_any(truncated, run_axes, compute)
 
 
 @flax.struct.dataclass
@@ -138,27 +167,34 @@ class _Carry:
     must_decide: jax.Array   # rollout start or episode start
 
 
-def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Array):
-    """Returns (slots with advanced env states and observations, Trajectory)."""
+def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Array,
+            run_axes: tuple[str, ...] = ()):
+    """Returns (slots with advanced env states and observations, Trajectory).
+
+    `run_axes`: the names of the `vmap` axes over runs that enclose this call (`make_chunk`
+    names them), over which "some env needs the master here" is decided.
+    """
     cfg = spec.config
     batch_shape = (cfg.num_slots, cfg.envs_per_slot)
 
     def step(carry: _Carry, step_key):
         k_master, k_action, k_env = jax.random.split(step_key, 3)
-        master_dist, master_value = master_outputs(spec, slots.master, carry.obs)
         decision = carry.must_decide | (carry.macro_age >= cfg.macro_duration)
+        master_dist, master_value = when_any(
+            decision, run_axes, lambda: master_outputs(spec, slots.master, carry.obs))
         z = jnp.where(decision, master_dist.sample(k_master), carry.subpolicy)
         origin = jnp.where(decision[..., None], position(spec, carry.obs), carry.macro_origin)
         dist, value = subpolicy_outputs(spec, subpolicies, carry.obs, z, origin)
         action = dist.sample(k_action)
         obs, env_state, reward, done, info = step_envs(
             spec, k_env, carry.env_state, env_action(spec, action), slots.task)
+        truncated = done & info["truncated"]
         record = dict(obs=carry.obs, macro_origin=origin, decision=decision, subpolicy=z,
                       master_log_prob=master_dist.log_prob(z), master_value=master_value,
                       action=action, log_prob=dist.log_prob(action), value=value,
-                      reward=reward, done=done, truncated=done & info["truncated"],
+                      reward=reward, done=done, truncated=truncated,
                       **final_values(spec, slots.master, subpolicies, info["final_obs"], z,
-                                     origin),
+                                     origin, truncated, run_axes),
                       episode_return=info["episode_return"],
                       episode_length=info["episode_length"],
                       episode_end=episode_end_values(spec, info, done))

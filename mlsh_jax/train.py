@@ -58,17 +58,21 @@ def make_chunk(spec: MLSHSpec, length: int, batch_dims: int = 0,
                shardings: TrainerState | None = None):
     """A jitted function running `length` updates with `lax.scan` (metrics stacked on a time
     axis), vmapped over `batch_dims` leading state axes (seeds; tasks for flat meta-tests).
+    The axes are named, so that a rollout skips the master's pass at the steps where no run
+    needs it (`mlsh_jax.rollout.when_any`).
 
     `shardings` (`mlsh_jax.sharding.state_shardings`) pins the returned state to the input's
     layout, so the next chunk accepts it, and replicates the metrics, so every process of a
     multi-host run can read them.
     """
+    run_axes = tuple(f"runs{axis}" for axis in range(batch_dims))
 
     def chunk(state: TrainerState):
-        return jax.lax.scan(lambda s, _: mlsh_update(spec, s), state, None, length=length)
+        return jax.lax.scan(lambda s, _: mlsh_update(spec, s, run_axes), state, None,
+                            length=length)
 
-    for _ in range(batch_dims):
-        chunk = jax.vmap(chunk)
+    for axis_name in reversed(run_axes):
+        chunk = jax.vmap(chunk, axis_name=axis_name)
     if shardings is None:
         return jax.jit(chunk, donate_argnums=0)
     replicated = jax.sharding.NamedSharding(shardings.key.mesh, jax.sharding.PartitionSpec())

@@ -6,6 +6,8 @@
   is that of a fresh clone.
 - The default suite checks behaviour, not speed: it compiles without XLA's backend
   optimisations, 2-3x faster (the slow learning tests keep them: they are execution-bound).
+- The files that take longest run first: `--dist loadfile` hands whole files to the workers in
+  collection order, so a long file collected last would keep one worker busy alone at the end.
 """
 
 import os
@@ -19,6 +21,12 @@ import pytest
 from mlsh_jax.compile_cache import CACHE_VARIABLE, enable_compile_cache
 
 FAST_COMPILE = "--xla_backend_optimization_level=0"
+LONGEST_FIRST = ("test_selection.py", "test_mlsh.py", "test_sharding.py", "test_checkpoint.py",
+                 "test_algorithms.py", "test_transfer.py", "test_pictures.py", "test_ppo.py",
+                 "test_brax_tasks.py", "test_cli.py", "test_grouped.py", "test_specialisation.py",
+                 "test_brax_configs.py", "test_api.py", "test_envs.py", "test_benchmarks.py",
+                 "test_returns.py", "test_humanoid_original.py")
+"""Test files by their measured time, longest first; the others follow in name order."""
 _created: list[str] = []
 
 
@@ -31,6 +39,11 @@ def pytest_configure(config):
         _created.append(tempfile.mkdtemp(prefix="mlsh-jax-test-cache-"))
         os.environ[CACHE_VARIABLE] = _created[0]
     enable_compile_cache()
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def pytest_unconfigure(config):

@@ -69,8 +69,10 @@ def test_kill_during_a_save_keeps_the_previous_checkpoint_and_resumes_exactly(un
     child = textwrap.dedent("""
         import asyncio, json, sys
         from orbax.checkpoint._src.path import atomicity
+        from mlsh_jax.compile_cache import enable_compile_cache
         from mlsh_jax.config import config_from_dict
         from mlsh_jax.train import train
+        enable_compile_cache()  # the suite's cache: the programs this file compiled already
         commit = atomicity.AtomicRenameTemporaryPath.finalize
         async def stalled_commit(self):
             if self._final_path.name == "4":
@@ -331,7 +333,7 @@ def test_a_workdir_without_checkpoint_starts_over_with_any_config(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(dataclasses.asdict(
         dataclasses.replace(TINY, num_subpolicies=5))))
     (tmp_path / "metrics.jsonl").write_text('{"update": 2}\n{"upda')  # killed mid-line
-    config = dataclasses.replace(TINY, num_seeds=1, total_updates=2)
+    config = dataclasses.replace(TINY, total_updates=2)  # the uninterrupted run's program
     train(config, tmp_path, log=lambda _: None)
     assert [r["update"] for r in records_without_timing(tmp_path)] == [2]
     assert config_from_dict(json.loads((tmp_path / "config.json").read_text())) == config

@@ -20,7 +20,7 @@ from mlsh_jax.normalization import normalize
 from mlsh_jax.ppo import Batch, grouped_ppo_update, make_optimizer, ppo_update
 from mlsh_jax.rollout import master_outputs, rollout, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
-from mlsh_jax.state import init_state, sample_tasks
+from mlsh_jax.state import init_seeds, init_state, sample_tasks
 from mlsh_jax.train import make_chunk
 
 TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=30, macro_duration=7,
@@ -98,12 +98,22 @@ class TruncatedBandits(MovingBandits):
     truncates: ClassVar[bool] = True
 
 
-def test_rollout_records_values_at_the_final_observation_of_truncated_episodes(spec):
+@pytest.fixture(scope="module")
+def truncated(spec):
+    """On TruncatedBandits: the spec, the first state, the slots after a first rollout, the
+    second rollout (it crosses the 50-step time limit at step 19 only), and the masters' and
+    the sub-policies' updates on a trajectory from there."""
     truncating = dataclasses.replace(spec, env=wrap_for_training(TruncatedBandits()))
     state = init_state(truncating, jax.random.PRNGKey(0))
     collect = jax.jit(lambda slots, s: rollout(truncating, slots, s.subpolicies, s.key))
     slots, _ = collect(state.slots, state)
-    _, traj = collect(slots, state)  # crosses the 50-step time limit at step 19
+    _, traj = collect(slots, state)
+    update = jax.jit(lambda t: _updated(truncating, slots, state.subpolicies, t))
+    return truncating, state, slots, traj, update
+
+
+def test_rollout_records_values_at_the_final_observation_of_truncated_episodes(truncated):
+    truncating, state, slots, traj, _ = truncated
     done = np.asarray(traj.done)
     assert done[19].all() and done.sum() == done[19].size
     np.testing.assert_array_equal(traj.truncated, traj.done)
@@ -120,24 +130,16 @@ def test_rollout_records_values_at_the_final_observation_of_truncated_episodes(s
     assert not np.allclose(traj.final_value[19], traj.value[20])  # not the next episode's
 
 
-def test_bootstrap_values_at_truncations_reach_both_updates(spec):
+def test_bootstrap_values_at_truncations_reach_both_updates(truncated):
     """The values recorded at truncated episodes' final observations change what the masters
     and the sub-policies learn (a time limit is not a fall)."""
-    truncating = dataclasses.replace(spec, env=wrap_for_training(TruncatedBandits()))
-    state = init_state(truncating, jax.random.PRNGKey(0))
-    collect = jax.jit(lambda slots, s: rollout(truncating, slots, s.subpolicies, s.key))
-    slots, _ = collect(state.slots, state)
-    _, traj = collect(slots, state)  # crosses the 50-step time limit
+    _, _, _, traj, update = truncated
     assert np.asarray(traj.truncated).any()
     shifted = traj.replace(final_value=traj.final_value + 5.0,
                            final_master_value=traj.final_master_value + 5.0)
-    all_joint = jnp.full((TINY.num_slots,), TINY.warmup_updates)
-    subs = jax.jit(lambda t: update_subpolicies(truncating, state.subpolicies, all_joint, t,
-                                                jax.random.PRNGKey(1))[0].params)
-    masters = jax.jit(lambda t: mlsh.update_masters(truncating, slots.master, t,
-                                                    jax.random.PRNGKey(2))[0].params)
-    for update in (subs, masters):
-        moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), update(traj), update(shifted))
+    for learner, learner_shifted in zip(update(traj), update(shifted)):  # masters, sub-policies
+        moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), learner.params,
+                             learner_shifted.params)
         assert any(jax.tree.leaves(moved))
 
 
@@ -233,9 +235,15 @@ def test_staggered_slots_train_phi_only_behind_masters_warmed_up_on_their_task()
         updates_on_task += 1
 
 
-def test_same_seed_gives_identical_metrics_and_another_seed_does_not(spec):
-    chunk = make_chunk(spec, 3)
-    runs = [chunk(init_state(spec, jax.random.PRNGKey(seed)))[1] for seed in (7, 7, 8)]
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(spec, update_fn):
+    def three_updates(seed):
+        state, metrics = init_state(spec, jax.random.PRNGKey(seed)), []
+        for _ in range(3):
+            state, update_metrics = update_fn(state)
+            metrics.append(update_metrics)
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *metrics)
+
+    runs = [three_updates(seed) for seed in (7, 7, 8)]
     chex.assert_trees_all_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0].slot_episodes.started_here_return,
                               runs[2].slot_episodes.started_here_return) or \
@@ -402,3 +410,71 @@ def test_relative_positions_need_an_env_that_observes_a_position():
     with pytest.raises(ConfigError, match="subpolicies_see_relative_position=True.*"
                                           "'four_rooms' declares no position_observation_dims"):
         RunConfig(env="four_rooms", subpolicies_see_relative_position=True)
+
+
+def _filled(recorded, computed, skipped):
+    """`recorded` with `computed` at the `skipped` steps [D]."""
+    return jnp.where(skipped.reshape((-1,) + (1,) * (recorded.ndim - 1)), computed, recorded)
+
+
+def _every_step(spec, masters, subpolicies, traj, final_obs=None):
+    """`traj` with the master's outputs (and, given final observations, the bootstrap values)
+    filled in at the steps the rollout skipped, as a rollout that never skips would record."""
+    skipped = ~traj.decision.any(axis=(1, 2))
+    dist, value = jax.vmap(lambda obs: master_outputs(spec, masters, obs))(traj.obs)
+    traj = traj.replace(
+        master_value=_filled(traj.master_value, value, skipped),
+        master_log_prob=_filled(traj.master_log_prob, dist.log_prob(traj.subpolicy), skipped))
+    if final_obs is None:
+        return traj
+    skipped = ~traj.truncated.any(axis=(1, 2))
+    _, final_master = jax.vmap(lambda obs: master_outputs(spec, masters, obs))(final_obs)
+    _, final = jax.vmap(lambda obs, z, origin: subpolicy_outputs(
+        spec, subpolicies, obs, z, origin))(final_obs, traj.subpolicy, traj.macro_origin)
+    return traj.replace(final_value=_filled(traj.final_value, final, skipped),
+                        final_master_value=_filled(traj.final_master_value, final_master,
+                                                   skipped))
+
+
+def _updated(spec, slots, subpolicies, traj):
+    all_joint = jnp.full((TINY.num_slots,), TINY.warmup_updates)
+    masters, _, _ = mlsh.update_masters(spec, slots.master, traj, jax.random.PRNGKey(2))
+    subs, _ = update_subpolicies(spec, subpolicies, all_joint, traj, jax.random.PRNGKey(1))
+    return masters, subs
+
+
+def test_the_master_runs_only_at_steps_where_some_env_decides_and_nothing_else_reads_it(
+        spec, first_rollout):
+    state, traj, _ = first_rollout
+    decides = np.asarray(traj.decision).any(axis=(1, 2))
+    assert decides.any() and not decides.all()
+    np.testing.assert_array_equal(np.asarray(traj.master_value)[~decides], 0.0)
+    full = _every_step(spec, state.slots.master, state.subpolicies, traj)
+    np.testing.assert_allclose(np.asarray(traj.master_value)[decides],
+                               np.asarray(full.master_value)[decides], rtol=1e-6, atol=1e-6)
+    update = jax.jit(lambda t: _updated(spec, state.slots, state.subpolicies, t))
+    chex.assert_trees_all_equal(update(traj), update(full))
+
+
+def test_bootstrap_values_are_computed_only_at_steps_with_a_truncation_and_suffice(truncated):
+    truncating, state, slots, traj, update = truncated
+    truncates = np.asarray(traj.truncated).any(axis=(1, 2))
+    np.testing.assert_array_equal(np.flatnonzero(truncates), [19])
+    np.testing.assert_array_equal(np.asarray(traj.final_value)[~truncates], 0.0)
+    np.testing.assert_array_equal(np.asarray(traj.final_master_value)[~truncates], 0.0)
+    # Values at every other step, of any observations (here each step's own): none is read.
+    full = _every_step(truncating, slots.master, state.subpolicies, traj, traj.obs)
+    assert not np.allclose(full.final_value, traj.final_value)
+    chex.assert_trees_all_equal(update(traj), update(full))
+
+
+def test_a_run_alone_skips_the_master_where_a_run_beside_it_needs_it_with_the_same_result():
+    """Four Rooms' episodes end at the goal, so two seeds decide at different steps: in one
+    program the master runs wherever either needs it, alone only where its own envs do."""
+    config = dataclasses.replace(TINY, env="four_rooms", seed=4, num_seeds=2)
+    spec = MLSHSpec.build(config)
+    _, together = make_chunk(spec, 2, batch_dims=1)(init_seeds(spec))
+    alone_spec = MLSHSpec.build(dataclasses.replace(config, seed=5, num_seeds=1))
+    _, alone = make_chunk(alone_spec, 2)(init_state(alone_spec, jax.random.PRNGKey(5)))
+    chex.assert_trees_all_close(jax.tree.map(lambda x: x[1], together), alone, rtol=1e-4,
+                                atol=1e-5)

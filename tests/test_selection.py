@@ -9,7 +9,9 @@ import jax
 import numpy as np
 import pytest
 
-from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, read_subpolicies
+from mlsh_jax import load_run
+from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, read_subpolicies, \
+    save_subpolicies
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.meta_test import meta_test_keys
 from mlsh_jax.selection import CANDIDATES_FILE, SELECTION_FILE, best_candidates
@@ -32,6 +34,16 @@ def selected_run(tmp_path_factory):
     lines = []
     state = train(TINY, workdir, log=lines.append)
     return workdir, state, lines
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """Candidate 0 alone: the plain run of each seed up to the selection, its window logged in
+    one interval."""
+    workdir = tmp_path_factory.mktemp("plain")
+    train(dataclasses.replace(TINY, candidates=1, total_updates=TINY.selection_update,
+                              log_every=2), workdir, log=lambda _: None)
+    return workdir
 
 
 def test_chunks_stop_at_the_window_start_and_run_the_window_as_one_chunk():
@@ -70,14 +82,12 @@ def test_each_seed_keeps_its_candidate_with_the_highest_window_return(selected_r
     assert sum("keeps candidate" in line for line in lines) == TINY.num_seeds
 
 
-def test_each_candidates_score_is_its_own_training_return(selected_run, tmp_path):
+def test_each_candidates_score_is_its_own_training_return(selected_run, plain_run):
     """Candidate 0 is the plain run of its seed: its window score is that run's return over
     updates 3-4, logged in one interval."""
     workdir, _, _ = selected_run
     record = json.loads((workdir / SELECTION_FILE).read_text())
-    plain = dataclasses.replace(TINY, candidates=1, total_updates=4, log_every=2)
-    train(plain, tmp_path, log=lambda _: None)
-    last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    last = json.loads((plain_run / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["update"] == 4
     np.testing.assert_allclose([seed["candidate_returns"][0] for seed in record["seeds"]],
                                last["seed_episode_return"], rtol=1e-5)
@@ -115,14 +125,12 @@ def test_the_kept_candidate_continues_exactly_as_it_would_alone(selected_run):
 
 
 def test_the_candidates_sub_policies_at_the_selection_are_kept_with_candidate_zero_the_plain_run(
-        selected_run, tmp_path):
+        selected_run, plain_run):
     workdir, _, _ = selected_run
     candidates = read_subpolicies(workdir / CANDIDATES_FILE)
     leaf = lambda tree: jax.tree.leaves(tree["params"])[0]
     assert leaf(candidates).shape[0] == TINY.num_seeds * TINY.candidates
-    plain = dataclasses.replace(TINY, candidates=1, total_updates=TINY.selection_update)
-    train(plain, tmp_path, log=lambda _: None)
-    alone = read_subpolicies(tmp_path / "subpolicies.msgpack")
+    alone = read_subpolicies(plain_run / "subpolicies.msgpack")
     np.testing.assert_allclose(leaf(candidates)[::TINY.candidates], leaf(alone),
                                rtol=1e-5, atol=1e-6)
 
@@ -149,9 +157,11 @@ def test_a_run_stopped_after_the_selection_resumes_the_kept_candidates(selected_
     chex.assert_trees_all_equal(state, reference_state)
 
 
-def test_transferred_sub_policies_start_every_candidate_and_the_rest_start_apart(tmp_path):
-    source = dataclasses.replace(TINY, candidates=1, num_seeds=1, total_updates=1)
-    train(source, tmp_path / "source", log=lambda _: None)
+def test_transferred_sub_policies_start_every_candidate_and_the_rest_start_apart(plain_run,
+                                                                                tmp_path):
+    # A one-seed source (the plain run's second seed): every seed's candidates start from it.
+    (tmp_path / "source").mkdir()
+    save_subpolicies(tmp_path / "source", jax.tree.map(lambda x: x[1:], load_run(plain_run)[1]))
     target = dataclasses.replace(TINY, total_updates=0, num_subpolicies=3,
                                  init_subpolicies_from=str(tmp_path / "source"))
     train(target, tmp_path / "target", log=lambda _: None)

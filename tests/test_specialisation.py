@@ -11,7 +11,7 @@ from experiments.pictures import _logits, first_goal_shares
 from experiments.specialisation import covers_both_goals, main, wilson_interval
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.train import train
+from mlsh_jax.train import CONFIG_FILE, config_to_json, train
 from tests.test_learning import go_to_goal_subpolicies
 
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=10, macro_duration=5,
@@ -64,7 +64,9 @@ def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys
 
 
 def test_the_command_refuses_candidates_of_a_run_that_had_one(tmp_path, capsys):
-    train(dataclasses.replace(TINY, candidates=1, total_updates=1), tmp_path, log=lambda _: None)
+    """The run's config.json alone decides: the command stops before reading sub-policies."""
+    (tmp_path / CONFIG_FILE).write_text(config_to_json(
+        dataclasses.replace(TINY, candidates=1, total_updates=1)))
     assert main(["--workdir", str(tmp_path), "--candidates"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "trained one candidate per seed" in error
