@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(
         prog="python -m experiments.specialisation",
         description="Count the seeds of a Moving Bandits run whose sub-policies specialised "
-                    "(one per goal), with a Wilson 95 %% interval.")
+                    "(one per goal), with a Wilson 95 % interval.")
     parser.add_argument("--workdir", type=pathlib.Path, required=True,
                         help="directory of a Moving Bandits training run")
     parser.add_argument("--candidates", action="store_true",
