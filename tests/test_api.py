@@ -12,11 +12,12 @@ PUBLIC = {"RunConfig", "NetworkConfig", "PPOConfig", "train", "load_run", "meta_
           "MetaTestResult", "META_TEST_SEED_OFFSET", "ConfigError", "CheckpointError",
           "NonFiniteError", "RunWriteError"}
 
-TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=50, macro_duration=5,
-                 warmup_updates=1, joint_updates=1, total_updates=2, log_every=2,
-                 network=NetworkConfig(hidden_sizes=(8,)),
-                 master_ppo=PPOConfig(epochs=1, num_minibatches=1),
-                 sub_ppo=PPOConfig(epochs=1, num_minibatches=1))
+# Its chunk of 2 updates is the one test_selection.py and test_checkpoint.py compile.
+TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
+                 episode_length=10, warmup_updates=1, joint_updates=1, total_updates=2,
+                 log_every=2, num_seeds=2, network=NetworkConfig(hidden_sizes=(8,)),
+                 master_ppo=PPOConfig(epochs=2, num_minibatches=2),
+                 sub_ppo=PPOConfig(epochs=2, num_minibatches=2))
 
 
 def test_public_names_are_exported_and_listed_in_all():

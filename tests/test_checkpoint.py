@@ -31,9 +31,11 @@ from mlsh_jax.train import CONFIG_FILE, NonFiniteError, check_same_run, config_t
     find_non_finite, train
 from tests.test_faults import PAGE, records_without_timing, tmpfs_bytes, used
 
+# The chunks of TINY are those of test_selection.py's plain run (its program, compiled once).
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
-                 warmup_updates=1, joint_updates=1, total_updates=6, log_every=2,
-                 checkpoint_every=2, num_seeds=2, network=NetworkConfig(hidden_sizes=(8,)),
+                 episode_length=10, warmup_updates=1, joint_updates=1, total_updates=6,
+                 log_every=2, checkpoint_every=2, num_seeds=2,
+                 network=NetworkConfig(hidden_sizes=(8,)),
                  master_ppo=PPOConfig(epochs=2, num_minibatches=2),
                  sub_ppo=PPOConfig(epochs=2, num_minibatches=2))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -239,16 +241,17 @@ def test_resuming_with_another_k_names_the_mismatch(uninterrupted):
 
 
 def test_a_run_saved_before_a_field_existed_resumes_with_that_fields_default(tmp_path):
-    stored = json.loads(config_to_json(TINY))
+    config = dataclasses.replace(TINY, episode_length=0)  # that field at its default
+    stored = json.loads(config_to_json(config))
     del stored["episode_length"], stored["init_subpolicies_from"]
     del stored["sub_ppo"]["target_kl"], stored["master_ppo"]["target_kl"]  # in a group too
     (tmp_path / CONFIG_FILE).write_text(json.dumps(stored))
-    check_same_run(tmp_path, TINY)
+    check_same_run(tmp_path, config)
     with pytest.raises(ConfigError, match="episode_length: run has 0, config has 30"):
-        check_same_run(tmp_path, dataclasses.replace(TINY, episode_length=30))
+        check_same_run(tmp_path, dataclasses.replace(config, episode_length=30))
     with pytest.raises(ConfigError, match="sub_ppo: run has .*'target_kl': 0.0"):
         check_same_run(tmp_path, dataclasses.replace(
-            TINY, sub_ppo=dataclasses.replace(TINY.sub_ppo, target_kl=0.01)))
+            config, sub_ppo=dataclasses.replace(config.sub_ppo, target_kl=0.01)))
 
 
 def test_restoring_into_another_network_size_names_the_leaf(uninterrupted):

@@ -15,6 +15,7 @@ from mlsh_jax.checkpoint import CHECKPOINTS_DIR, RunCheckpoints, read_subpolicie
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.meta_test import meta_test_keys
 from mlsh_jax.selection import CANDIDATES_FILE, SELECTION_FILE, best_candidates
+from mlsh_jax.sharding import place, slot_mesh, state_shardings
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import candidate_keys, init_state, seed_keys
 from mlsh_jax.train import chunk_end, make_chunk, run_updates_left, train
@@ -112,16 +113,24 @@ def test_ties_and_runs_without_episodes_keep_the_first_best():
 
 
 def test_the_kept_candidate_continues_exactly_as_it_would_alone(selected_run):
+    """The kept candidates run again from their start, side by side but each on its own (one
+    vmapped run per seed), in the chunks of 2 updates the run used after the selection: the
+    program it compiled for those, so that nothing is compiled again."""
     workdir, state, _ = selected_run
     record = json.loads((workdir / SELECTION_FILE).read_text())
     spec = MLSHSpec.build(TINY)
-    for seed, chosen in enumerate(record["seeds"]):
-        key = candidate_keys(TINY.seed, TINY.num_seeds, TINY.candidates)[
-            seed * TINY.candidates + chosen["kept_candidate"]]
-        alone, _ = make_chunk(spec, TINY.total_updates)(init_state(spec, key))
-        chex.assert_trees_all_close(jax.tree.map(lambda x: x[seed], state.subpolicies.params),
-                                    alone.subpolicies.params, rtol=1e-5, atol=1e-6)
-        chex.assert_trees_all_equal(state.slots.phase_step[seed], alone.slots.phase_step)
+    kept = [seed * TINY.candidates + chosen["kept_candidate"]
+            for seed, chosen in enumerate(record["seeds"])]
+    keys = candidate_keys(TINY.seed, TINY.num_seeds, TINY.candidates)[np.asarray(kept)]
+    alone = jax.jit(jax.vmap(lambda key: init_state(spec, key)))(keys)
+    shardings = state_shardings(slot_mesh(1), alone)
+    alone = place(alone, shardings)
+    chunk = make_chunk(spec, 2, batch_dims=1, shardings=shardings)
+    for _ in range(TINY.total_updates // 2):
+        alone, _ = chunk(alone)
+    chex.assert_trees_all_close(state.subpolicies.params, alone.subpolicies.params, rtol=1e-5,
+                                atol=1e-6)
+    chex.assert_trees_all_equal(state.slots.phase_step, alone.slots.phase_step)
 
 
 def test_the_candidates_sub_policies_at_the_selection_are_kept_with_candidate_zero_the_plain_run(

@@ -14,11 +14,12 @@ from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds
 from mlsh_jax.train import train
 
+# Its chunk of 2 updates is the one test_selection.py and test_checkpoint.py compile.
 SOURCE = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
-                   warmup_updates=1, joint_updates=1, total_updates=2, log_every=2,
-                   num_seeds=2, network=NetworkConfig(hidden_sizes=(8,)),
-                   master_ppo=PPOConfig(epochs=1, num_minibatches=1),
-                   sub_ppo=PPOConfig(epochs=2, num_minibatches=1, learning_rate=1e-2))
+                   episode_length=10, warmup_updates=1, joint_updates=1, total_updates=2,
+                   log_every=2, num_seeds=2, network=NetworkConfig(hidden_sizes=(8,)),
+                   master_ppo=PPOConfig(epochs=2, num_minibatches=2),
+                   sub_ppo=PPOConfig(epochs=2, num_minibatches=2))
 
 
 @pytest.fixture(scope="module")
