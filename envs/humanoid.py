@@ -214,13 +214,12 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
 
 @flax.struct.dataclass
 class WalkCrawlTask:
-    crawl: jax.Array  # int32 scalar: WALK (0, open floor) or CRAWL (1, low ceiling)
+    crawl: jax.Array  # int32 scalar: WALK (0) or CRAWL (1)
 
 
-@dataclasses.dataclass(frozen=True)
-class WalkCrawlForward(HumanoidUnderCeiling[WalkCrawlTask]):
-    """Brax Humanoid that must go forward: upright (walk) or under a hidden low ceiling (crawl)
-    that covers the whole floor; crawl allows the crouch everywhere, walk nowhere."""
+class WalkOrCrawl:
+    """What every Walk/Crawl task shares: the hidden task is WALK or CRAWL, drawn uniformly
+    (two task types), and an episode's end is judged by how far the torso got (`torso_x`)."""
 
     @property
     def num_task_types(self) -> int:
@@ -238,6 +237,12 @@ class WalkCrawlForward(HumanoidUnderCeiling[WalkCrawlTask]):
 
     def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> WalkCrawlTask:
         return WalkCrawlTask(jnp.asarray(task_type, jnp.int32))
+
+
+@dataclasses.dataclass(frozen=True)
+class WalkCrawlForward(WalkOrCrawl, HumanoidUnderCeiling[WalkCrawlTask]):
+    """Brax Humanoid that must go forward: upright (walk) or under a hidden low ceiling (crawl)
+    that covers the whole floor; crawl allows the crouch everywhere, walk nowhere."""
 
     def ceiling_extent(self, task: WalkCrawlTask) -> tuple[jax.Array, jax.Array]:
         crawl = task.crawl == CRAWL

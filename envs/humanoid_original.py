@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from envs.base import Box, Environment, Info, StateT, TaskT, episode_end, validate_episode_length
 from envs.brax_physics import BraxState, physics, validate_backend
-from envs.humanoid import CRAWL, WalkCrawlTask, rotate
+from envs.humanoid import CRAWL, WalkCrawlTask, WalkOrCrawl, rotate
 
 CONTACT_BACKEND = "spring"
 """Default physics of these tasks, chosen by measurement (`python -m benchmarks.brax_backends
@@ -221,27 +221,10 @@ class HumanoidWithBox(Environment[TaskT, StateT]):
 
 
 @dataclasses.dataclass(frozen=True)
-class WalkCrawl(HumanoidWithBox[WalkCrawlTask, BraxState]):
+class WalkCrawl(WalkOrCrawl, HumanoidWithBox[WalkCrawlTask, BraxState]):
     """The original's Walk/Crawl (its Humanoid-v1): walk forward upright on an open floor, or
     crawl backward under a solid box (underside at 1.0 m, x in [-23.5, -0.5], |y| <= 11.5)
     without alive bonus or termination. The hidden task is WALK or CRAWL."""
-
-    @property
-    def num_task_types(self) -> int:
-        return 2
-
-    def task_type(self, task: WalkCrawlTask) -> jax.Array:
-        return task.crawl
-
-    @property
-    def episode_end_metrics(self) -> tuple[str, ...]:
-        return ("torso_x",)
-
-    def sample_task(self, key: jax.Array) -> WalkCrawlTask:
-        return WalkCrawlTask(jax.random.randint(key, (), 0, 2, jnp.int32))
-
-    def sample_task_of_type(self, key: jax.Array, task_type: jax.Array) -> WalkCrawlTask:
-        return WalkCrawlTask(jnp.asarray(task_type, jnp.int32))
 
     def box(self, task: WalkCrawlTask) -> jax.Array:
         """Centre of the task's box: behind the start in crawl, parked in walk."""
