@@ -48,8 +48,43 @@ def rotate(vector: jax.Array, quaternion: jax.Array) -> jax.Array:
     return vector + 2.0 * jnp.cross(u, jnp.cross(u, vector) + w * vector)
 
 
+class HumanoidBody:
+    """What every Humanoid task observes and where its head is, given its `physics`: the torso's
+    x then Brax Humanoid's observation, so sub-policies move between all of them."""
+
+    head_offset: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.19)
+    head_radius: ClassVar[float] = 0.09
+
+    @property
+    def observation_size(self) -> int:
+        sys = self.physics.sys
+        return 1 + (sys.q_size() - 2) + 2 * sys.qd_size() + 16 * sys.num_links()
+
+    @property
+    def action_space(self) -> Box:
+        return Box(self.physics.sys.act_size(), -1.0, 1.0)
+
+    @property
+    def position_observation_dims(self) -> tuple[int, ...]:
+        return (0,)  # the torso's x
+
+    def observation(self, pipeline_state: Any, controls: jax.Array) -> jax.Array:
+        """The torso's x and Brax Humanoid's observation of a physics state and the last
+        (scaled) controls."""
+        brax_obs = self.physics._get_obs(pipeline_state, controls)
+        return jnp.concatenate([pipeline_state.q[:1], brax_obs]).astype(jnp.float32)
+
+    def head_centre(self, q: jax.Array) -> jax.Array:
+        """World xyz of the head sphere's centre (the head is rigidly attached to the torso)."""
+        return q[:3] + rotate(jnp.asarray(self.head_offset, jnp.float32), q[3:7])
+
+    def head_top(self, q: jax.Array) -> jax.Array:
+        """Height of the top of the head."""
+        return self.head_centre(q)[2] + self.head_radius
+
+
 @dataclasses.dataclass(frozen=True)
-class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
+class HumanoidUnderCeiling(HumanoidBody, Environment[TaskT, BraxState]):
     """Brax Humanoid going forward (+x), where a hidden virtual ceiling may cover the way.
 
     Observation (245 floats): the torso's x, then Brax Humanoid's observation (q without torso
@@ -99,8 +134,6 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     walk_min_torso_z: ClassVar[float] = 1.0
     max_torso_z: ClassVar[float] = 2.0
     reset_noise_scale: ClassVar[float] = 0.01
-    head_offset: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.19)
-    head_radius: ClassVar[float] = 0.09
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)
@@ -129,33 +162,6 @@ class HumanoidUnderCeiling(Environment[TaskT, BraxState]):
     @property
     def physics(self) -> Any:
         return physics("humanoid", self.backend)
-
-    @property
-    def observation_size(self) -> int:
-        sys = self.physics.sys
-        return 1 + (sys.q_size() - 2) + 2 * sys.qd_size() + 16 * sys.num_links()
-
-    @property
-    def action_space(self) -> Box:
-        return Box(self.physics.sys.act_size(), -1.0, 1.0)
-
-    @property
-    def position_observation_dims(self) -> tuple[int, ...]:
-        return (0,)  # the torso's x
-
-    def observation(self, pipeline_state: Any, controls: jax.Array) -> jax.Array:
-        """The torso's x and Brax Humanoid's observation of a physics state and the last
-        (scaled) controls."""
-        brax_obs = self.physics._get_obs(pipeline_state, controls)
-        return jnp.concatenate([pipeline_state.q[:1], brax_obs]).astype(jnp.float32)
-
-    def head_centre(self, q: jax.Array) -> jax.Array:
-        """World xyz of the head sphere's centre (the head is rigidly attached to the torso)."""
-        return q[:3] + rotate(jnp.asarray(self.head_offset, jnp.float32), q[3:7])
-
-    def head_top(self, q: jax.Array) -> jax.Array:
-        """Height of the top of the head."""
-        return self.head_centre(q)[2] + self.head_radius
 
     def ceiling_penalty(self, q: jax.Array, task: TaskT) -> jax.Array:
         """Cost of the head being above a ceiling that is over it (capped at the alive bonus)."""

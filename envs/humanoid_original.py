@@ -37,9 +37,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from envs.base import Box, Environment, Info, StateT, TaskT, episode_end, validate_episode_length
+from envs.base import Environment, Info, StateT, TaskT, episode_end, validate_episode_length
 from envs.brax_physics import BraxState, physics, validate_backend
-from envs.humanoid import CRAWL, WalkCrawlTask, WalkOrCrawl, rotate
+from envs.humanoid import CRAWL, HumanoidBody, WalkCrawlTask, WalkOrCrawl
 
 CONTACT_BACKEND = "spring"
 """Default physics of these tasks, chosen by measurement (`python -m benchmarks.brax_backends
@@ -114,7 +114,7 @@ def with_box_at(env: Any, centre: jax.Array) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class HumanoidWithBox(Environment[TaskT, StateT]):
+class HumanoidWithBox(HumanoidBody, Environment[TaskT, StateT]):
     """Brax Humanoid in contact everywhere, with a solid box the task places; the walk and
     crawl rules of the original code, per step.
 
@@ -147,8 +147,6 @@ class HumanoidWithBox(Environment[TaskT, StateT]):
     ctrl_cost_weight: ClassVar[float] = 0.1
     walk_min_torso_z: ClassVar[float] = 1.0
     reset_noise_scale: ClassVar[float] = 0.01
-    head_offset: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.19)
-    head_radius: ClassVar[float] = 0.09
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)
@@ -158,28 +156,6 @@ class HumanoidWithBox(Environment[TaskT, StateT]):
     def physics(self) -> Any:
         """The physics with the box parked (the task places it: `with_box_at`)."""
         return contact_physics(self.backend)
-
-    @property
-    def observation_size(self) -> int:
-        sys = self.physics.sys
-        return 1 + (sys.q_size() - 2) + 2 * sys.qd_size() + 16 * sys.num_links()
-
-    @property
-    def action_space(self) -> Box:
-        return Box(self.physics.sys.act_size(), -1.0, 1.0)
-
-    @property
-    def position_observation_dims(self) -> tuple[int, ...]:
-        return (0,)  # the torso's x
-
-    def observation(self, pipeline_state: Any, controls: jax.Array) -> jax.Array:
-        brax_obs = self.physics._get_obs(pipeline_state, controls)
-        return jnp.concatenate([pipeline_state.q[:1], brax_obs]).astype(jnp.float32)
-
-    def head_top(self, q: jax.Array) -> jax.Array:
-        """Height of the top of the head (the head sphere is rigidly attached to the torso)."""
-        centre = q[:3] + rotate(jnp.asarray(self.head_offset, jnp.float32), q[3:7])
-        return centre[2] + self.head_radius
 
     def rules(self, crawl: jax.Array, forward_velocity: jax.Array, q_after: jax.Array,
               controls: jax.Array) -> tuple[jax.Array, jax.Array, Info]:
