@@ -62,8 +62,30 @@ class TwoWalkTask:
     target: jax.Array  # int32 scalar: index into TWOWALK_TARGETS
 
 
+class AntBody:
+    """What every Ant task observes of its `physics`: (q, qd), world x, y first, the same
+    function in every task, so sub-policies move between them."""
+
+    @property
+    def observation_size(self) -> int:
+        sys = self.physics.sys
+        return sys.q_size() + sys.qd_size()
+
+    @property
+    def action_space(self) -> Box:
+        return Box(self.physics.sys.act_size(), -1.0, 1.0)
+
+    @property
+    def position_observation_dims(self) -> tuple[int, ...]:
+        return (0, 1)  # the torso's x, y: the observation starts with q
+
+    def observation(self, pipeline_state: Any) -> jax.Array:
+        """What the agent sees of a physics state: (q, qd); independent of the task."""
+        return jnp.concatenate([pipeline_state.q, pipeline_state.qd]).astype(jnp.float32)
+
+
 @dataclasses.dataclass(frozen=True)
-class TwoWalk(Environment[TwoWalkTask, BraxState]):
+class TwoWalk(AntBody, Environment[TwoWalkTask, BraxState]):
     """Brax Ant that must walk to a hidden target, (5, 0) or (0, 5) by task.
 
     Observation (29 floats): the Ant's generalized coordinates and velocities, q (15: torso
@@ -105,15 +127,6 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
         return physics("ant", self.backend)
 
     @property
-    def observation_size(self) -> int:
-        sys = self.physics.sys
-        return sys.q_size() + sys.qd_size()
-
-    @property
-    def action_space(self) -> Box:
-        return Box(self.physics.sys.act_size(), -1.0, 1.0)
-
-    @property
     def num_task_types(self) -> int:
         return len(TWOWALK_TARGETS)
 
@@ -124,10 +137,6 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
     def episode_end_metrics(self) -> tuple[str, ...]:
         return ("distance_to_target",)
 
-    @property
-    def position_observation_dims(self) -> tuple[int, ...]:
-        return (0, 1)  # the torso's x, y: the observation starts with q
-
     def sample_task(self, key: jax.Array) -> TwoWalkTask:
         return TwoWalkTask(jax.random.randint(key, (), 0, len(TWOWALK_TARGETS), jnp.int32))
 
@@ -137,10 +146,6 @@ class TwoWalk(Environment[TwoWalkTask, BraxState]):
     def target(self, task: TwoWalkTask) -> jax.Array:
         """The task's target as world xy."""
         return jnp.asarray(TWOWALK_TARGETS, jnp.float32)[task.target]
-
-    def observation(self, pipeline_state: Any) -> jax.Array:
-        """What the agent sees of a physics state: (q, qd); independent of the task."""
-        return jnp.concatenate([pipeline_state.q, pipeline_state.qd]).astype(jnp.float32)
 
     def reward(
         self, q_before: jax.Array, q_after: jax.Array, action: jax.Array, task: TwoWalkTask

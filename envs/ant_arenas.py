@@ -33,8 +33,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from envs.ant import AntBody
 from envs.base import (
-    Box,
     Environment,
     Info,
     episode_end,
@@ -203,7 +203,7 @@ class ArenaTask:
 
 
 @dataclasses.dataclass(frozen=True)
-class AntArena(Environment[ArenaTask, BraxState]):
+class AntArena(AntBody, Environment[ArenaTask, BraxState]):
     """What the maze and the course share: Brax's Ant in a walled arena, twowalk's observation,
     no termination, a pose reset every `pose_reset_every` steps. Subclasses give the arena,
     the layouts and the reward."""
@@ -250,23 +250,6 @@ class AntArena(Environment[ArenaTask, BraxState]):
     def physics(self) -> Any:
         return arena_physics(self.arena, self.block_slots, self.backend, self.contacts,
                              self.control_dt, float(self.ant_mass))
-
-    @property
-    def observation_size(self) -> int:
-        sys = self.physics.sys
-        return sys.q_size() + sys.qd_size()
-
-    @property
-    def action_space(self) -> Box:
-        return Box(self.physics.sys.act_size(), -1.0, 1.0)
-
-    @property
-    def position_observation_dims(self) -> tuple[int, ...]:
-        return (0, 1)  # the torso's x, y: the observation starts with q
-
-    def observation(self, pipeline_state: Any) -> jax.Array:
-        """Twowalk's observation of a physics state: (q, qd); independent of the task."""
-        return jnp.concatenate([pipeline_state.q, pipeline_state.qd]).astype(jnp.float32)
 
     def placed_physics(self, task: ArenaTask, xy: jax.Array) -> Any:
         """The physics with the task's movable geoms where they stand for a torso at `xy`
