@@ -4,8 +4,9 @@
 - One compilation cache shared by every test (and the CLI subprocesses they start) within one
   run of the suite, fresh for each run unless MLSH_JAX_COMPILE_CACHE is set, so a run's time
   is that of a fresh clone.
-- The default suite checks behaviour, not speed: it compiles without XLA's backend
-  optimisations, 2-3x faster (the slow learning tests keep them: they are execution-bound).
+- The default suite checks behaviour, not speed: it compiles with tests/xla_flags.py's
+  FAST_COMPILE, about 3x faster (the slow learning tests keep XLA's defaults: they are
+  execution-bound).
 - The files that take longest run first: `--dist loadfile` hands whole files to the workers in
   collection order, so a long file collected last would keep one worker busy alone at the end.
 """
@@ -19,22 +20,20 @@ import tempfile
 import pytest
 
 from mlsh_jax.compile_cache import CACHE_VARIABLE, enable_compile_cache
+from xla_flags import with_fast_compile
 
-FAST_COMPILE = "--xla_backend_optimization_level=0"
-LONGEST_FIRST = ("test_selection.py", "test_mlsh.py", "test_sharding.py", "test_checkpoint.py",
-                 "test_algorithms.py", "test_transfer.py", "test_pictures.py", "test_ppo.py",
-                 "test_brax_tasks.py", "test_cli.py", "test_grouped.py", "test_specialisation.py",
-                 "test_brax_configs.py", "test_api.py", "test_envs.py", "test_benchmarks.py",
-                 "test_returns.py", "test_humanoid_original.py")
+LONGEST_FIRST = ("test_mlsh.py", "test_checkpoint.py", "test_cli.py", "test_selection.py",
+                 "test_brax_configs.py", "test_sharding.py", "test_algorithms.py",
+                 "test_brax_tasks.py", "test_transfer.py", "test_pictures.py", "test_grouped.py",
+                 "test_ppo.py", "test_specialisation.py", "test_api.py", "test_envs.py",
+                 "test_benchmarks.py", "test_returns.py", "test_ant_original.py")
 """Test files by their measured time, longest first; the others follow in name order."""
 _created: list[str] = []
 
 
 def pytest_configure(config):
     if config.getoption("markexpr") == "not slow":
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_backend_optimization_level" not in flags:
-            os.environ["XLA_FLAGS"] = f"{flags} {FAST_COMPILE}".strip()
+        os.environ["XLA_FLAGS"] = with_fast_compile(os.environ.get("XLA_FLAGS", ""))
     if CACHE_VARIABLE not in os.environ:
         _created.append(tempfile.mkdtemp(prefix="mlsh-jax-test-cache-"))
         os.environ[CACHE_VARIABLE] = _created[0]

@@ -15,6 +15,7 @@ import os
 import pathlib
 
 import numpy as np
+from xla_flags import FAST_COMPILE
 
 
 def parse() -> argparse.Namespace:
@@ -38,9 +39,9 @@ def flat_leaves(prefix: str, tree) -> dict[str, np.ndarray]:
 
 def main() -> None:
     args = parse()
-    # Optimisation level 0 halves XLA's compile time; the runs compared all use it.
-    os.environ["XLA_FLAGS"] = (f"--xla_force_host_platform_device_count={args.host_devices} "
-                               "--xla_backend_optimization_level=0")
+    # The runs compared all compile with the default suite's fast flags.
+    os.environ["XLA_FLAGS"] = " ".join(
+        (f"--xla_force_host_platform_device_count={args.host_devices}",) + FAST_COMPILE)
     from mlsh_jax.sharding import initialize_distributed
 
     if args.coordinator:

@@ -15,6 +15,9 @@ from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds, init_state, init_subpolicies, seed_keys
 from mlsh_jax.train import make_chunk
 
+init_jit = jax.jit(init_state, static_argnums=0)
+"""`init_state` as one compiled program: called eagerly, it compiles each of its ops."""
+
 TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=50, macro_duration=10,
                  warmup_updates=2, joint_updates=1, stagger=False,
                  network=NetworkConfig(hidden_sizes=(8,)),
@@ -75,7 +78,7 @@ def test_shared_meta_test_starts_each_task_from_its_seeds_policy_with_fresh_adam
 
 def test_flat_policy_has_no_master_and_trains_its_policy_on_every_slot_every_update():
     spec = MLSHSpec.build(dataclasses.replace(TINY, algorithm="shared"))
-    state = init_state(spec, jax.random.PRNGKey(0))
+    state = init_jit(spec, jax.random.PRNGKey(0))
     assert state.slots.master is None
     new, metrics = make_chunk(spec, 2)(state)
     np.testing.assert_array_equal(metrics.joint_fraction, 1.0)
@@ -90,7 +93,7 @@ def test_seed_r_of_a_multi_seed_run_matches_the_single_run_with_seed_plus_r():
     spec = MLSHSpec.build(dataclasses.replace(TINY, seed=4, num_seeds=2))
     _, together = make_chunk(spec, 2, batch_dims=1)(init_seeds(spec))
     alone_spec = MLSHSpec.build(dataclasses.replace(TINY, seed=5))
-    _, alone = make_chunk(alone_spec, 2)(init_state(alone_spec, jax.random.PRNGKey(5)))
+    _, alone = make_chunk(alone_spec, 2)(init_jit(alone_spec, jax.random.PRNGKey(5)))
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[1], together), alone, rtol=1e-4,
                                 atol=1e-5)
 

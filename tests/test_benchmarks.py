@@ -11,6 +11,9 @@ from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_state
 
+init_jit = jax.jit(init_state, static_argnums=0)
+"""`init_state` as one compiled program: called eagerly, it compiles each of its ops."""
+
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=4, macro_duration=2,
                  warmup_updates=1, joint_updates=1, network=NetworkConfig(hidden_sizes=(8,)),
                  master_ppo=PPOConfig(epochs=1, num_minibatches=1),
@@ -43,7 +46,7 @@ def test_flat_baseline_is_one_subpolicy_without_master_at_equal_batch():
     assert spec.config.num_subpolicies == 1 and not spec.config.hierarchical
     assert spec.config.env_steps_per_update == TINY.env_steps_per_update
     assert spec.joint_capacity == TINY.num_slots  # its one policy trains on every slot
-    state = init_state(spec, jax.random.PRNGKey(0))
+    state = init_jit(spec, jax.random.PRNGKey(0))
     assert state.slots.master is None
     assert jax.tree.leaves(state.subpolicies.params)[0].shape[0] == 1
 

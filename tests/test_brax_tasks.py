@@ -384,7 +384,7 @@ def test_mlsh_trainer_runs_an_update_on_twowalk_unchanged():
                        master_ppo=PPOConfig(learning_rate=1e-2, epochs=1, num_minibatches=1),
                        sub_ppo=PPOConfig(learning_rate=3e-4, epochs=1, num_minibatches=1))
     spec = MLSHSpec.build(config)
-    state = init_state(spec, jax.random.PRNGKey(0))
+    state = jax.jit(init_state, static_argnums=0)(spec, jax.random.PRNGKey(0))
     update = jax.jit(lambda s: mlsh_update(spec, s))
     # No slot trains φ before its master's W = 1 warmup update: φ changes in the second.
     new_state, metrics = update(update(state)[0])

@@ -22,10 +22,11 @@ from experiments.config_cli import apply_overrides, load_config_file
 from experiments.evaluate import main as evaluate_main
 from experiments.run import main as run_main
 from mlsh_jax.config import ConfigError, NetworkConfig, RunConfig, config_from_dict
+from xla_flags import FAST_COMPILE
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# The end-to-end test checks plumbing, not speed: unoptimised XLA compiles about twice as fast.
-ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_backend_optimization_level=0"}
+# The end-to-end test checks plumbing, not speed: it compiles as the default suite does.
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": " ".join(FAST_COMPILE)}
 
 
 def cli(module: str, *args: str) -> subprocess.CompletedProcess:

@@ -23,6 +23,9 @@ from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
 from mlsh_jax.state import init_seeds, init_state, sample_tasks
 from mlsh_jax.train import make_chunk
 
+init_jit = jax.jit(init_state, static_argnums=0)
+"""`init_state` as one compiled program: called eagerly, it compiles each of its ops."""
+
 TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=30, macro_duration=7,
                  warmup_updates=2, joint_updates=1, stagger=False, num_subpolicies=3,
                  total_updates=6, log_every=6,
@@ -46,7 +49,7 @@ def update_fn(spec):
 
 @pytest.fixture(scope="module")
 def first_rollout(spec):
-    state = init_state(spec, jax.random.PRNGKey(0))
+    state = init_jit(spec, jax.random.PRNGKey(0))
     collect = jax.jit(lambda slots, s: rollout(spec, slots, s.subpolicies, s.key))
     slots, traj = collect(state.slots, state)
     _, next_traj = collect(slots, state)
@@ -104,7 +107,7 @@ def truncated(spec):
     second rollout (it crosses the 50-step time limit at step 19 only), and the masters' and
     the sub-policies' updates on a trajectory from there."""
     truncating = dataclasses.replace(spec, env=wrap_for_training(TruncatedBandits()))
-    state = init_state(truncating, jax.random.PRNGKey(0))
+    state = init_jit(truncating, jax.random.PRNGKey(0))
     collect = jax.jit(lambda slots, s: rollout(truncating, slots, s.subpolicies, s.key))
     slots, _ = collect(state.slots, state)
     _, traj = collect(slots, state)
@@ -167,7 +170,7 @@ def test_master_decides_at_rollout_start_every_n_steps_and_after_each_episode_en
 
 
 def test_each_task_gets_exactly_w_warmup_then_u_joint_updates_and_a_fresh_master(spec, update_fn):
-    state = init_state(spec, jax.random.PRNGKey(3))
+    state = init_jit(spec, jax.random.PRNGKey(3))
     cycle = TINY.cycle_length
     for update in range(2 * cycle):
         before = state
@@ -211,7 +214,7 @@ def test_staggered_slots_train_phi_only_behind_masters_warmed_up_on_their_task()
     update, and each joint slot's master has had at least W updates on its task."""
     config = dataclasses.replace(TINY, stagger=True, total_updates=12)
     spec = MLSHSpec.build(config)
-    state = init_state(spec, jax.random.PRNGKey(2))
+    state = init_jit(spec, jax.random.PRNGKey(2))
     start_phi = state.subpolicies
     phases, joint_fractions, phi_steps = [], [], []
     step = jax.jit(lambda s: mlsh_update(spec, s))
@@ -237,7 +240,7 @@ def test_staggered_slots_train_phi_only_behind_masters_warmed_up_on_their_task()
 
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(spec, update_fn):
     def three_updates(seed):
-        state, metrics = init_state(spec, jax.random.PRNGKey(seed)), []
+        state, metrics = init_jit(spec, jax.random.PRNGKey(seed)), []
         for _ in range(3):
             state, update_metrics = update_fn(state)
             metrics.append(update_metrics)
@@ -304,7 +307,7 @@ def test_negative_learning_rate_is_rejected():
 
 
 def test_decisions_by_task_type_split_each_slots_decisions_by_its_correct_goal(spec, update_fn):
-    state = init_state(spec, jax.random.PRNGKey(5))
+    state = init_jit(spec, jax.random.PRNGKey(5))
     _, metrics = update_fn(state)
     by_type = np.asarray(metrics.decisions_by_task_type)  # [2 goals, K]
     goals = np.asarray(state.slots.task.correct_goal)
@@ -321,7 +324,7 @@ def test_balanced_task_types_give_every_cohort_and_every_phi_update_both_goals_e
     config = dataclasses.replace(TINY, num_slots=8, warmup_updates=3, stagger=True,
                                  rollout_steps=10, balance_task_types=True)
     spec = MLSHSpec.build(config)
-    state = init_state(spec, jax.random.PRNGKey(3))
+    state = init_jit(spec, jax.random.PRNGKey(3))
     step = jax.jit(lambda s: mlsh_update(spec, s))
     restarts = 0
     for _ in range(3 * config.cycle_length):
@@ -359,7 +362,7 @@ RELATIVE = RunConfig(env="twowalk", backend="spring", episode_length=6, num_slot
 @pytest.fixture(scope="module")
 def relative_rollout():
     spec = MLSHSpec.build(RELATIVE)
-    state = init_state(spec, jax.random.PRNGKey(0))
+    state = init_jit(spec, jax.random.PRNGKey(0))
     return spec, state, jax.jit(lambda s: rollout(spec, s.slots, s.subpolicies, s.key))(state)[1]
 
 
@@ -475,6 +478,6 @@ def test_a_run_alone_skips_the_master_where_a_run_beside_it_needs_it_with_the_sa
     spec = MLSHSpec.build(config)
     _, together = make_chunk(spec, 2, batch_dims=1)(init_seeds(spec))
     alone_spec = MLSHSpec.build(dataclasses.replace(config, seed=5, num_seeds=1))
-    _, alone = make_chunk(alone_spec, 2)(init_state(alone_spec, jax.random.PRNGKey(5)))
+    _, alone = make_chunk(alone_spec, 2)(init_jit(alone_spec, jax.random.PRNGKey(5)))
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[1], together), alone, rtol=1e-4,
                                 atol=1e-5)

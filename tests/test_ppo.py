@@ -177,7 +177,8 @@ def test_target_kl_stops_each_update_once_a_minibatch_is_that_far_from_the_rollo
         assert 1 < steps[0.01, sparse] < 16, steps
     far = sparse_update(batch, mask, PPOConfig(epochs=4, num_minibatches=4, learning_rate=1e-2,
                                                target_kl=1e9), chunk_size=16)
-    chex.assert_trees_all_equal(far[:3], updates[0.0, True][:3])  # 0 means unbounded
+    # 0 means unbounded: two programs (a KL test or none), equal up to float rounding.
+    chex.assert_trees_all_close(far[:3], updates[0.0, True][:3], rtol=1e-5, atol=1e-7)
 
 
 def test_a_negative_target_kl_is_refused_with_its_value():
