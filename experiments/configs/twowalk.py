@@ -8,9 +8,9 @@ too slow to learn locomotion). Each update collects one 1000-step episode per en
 master sees 5 macro-actions per env and update.
 
 Budget: 4 slots x 16 envs x 1000 steps = 64k env steps per update (~2/3 of the slots are in
-the joint phase and train phi on theirs). The paper trained on a cluster; on a 2-core CPU one
-update takes tens of seconds (docs/benchmarks.md), so `total_updates` here is a start, not the
-paper's budget; extend a run by resuming it with a larger `--config.total_updates`.
+the joint phase and train phi on theirs). The paper trained on a cluster; on a 2-core CPU the
+600 updates took 124 min (docs/results.md, "Ant Twowalk"), so `total_updates` here is a start,
+not the paper's budget; extend a run by resuming it with a larger `--config.total_updates`.
 """
 
 from mlsh_jax.config import PPOConfig, RunConfig

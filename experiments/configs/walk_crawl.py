@@ -7,10 +7,10 @@ two skills to learn.
 K=2, N=200, W=20, U=40 and 1000-step episodes as the paper's (Twowalk's settings, twowalk.py).
 Budget: 4 slots x 8 envs x 1000 steps = 32k env steps per update, half of Twowalk's, because
 with every body part in contact the Humanoid steps 3.5-4.5x slower than with feet-only contacts
-(docs/environments.md). MLSH trains at ~1.3k env steps/s at this size on a 2-core CPU shared
-with other jobs (`python -m benchmarks.sps --env walk_crawl --sizes 4x8 --updates 1`): ~25 s
-per update, ~4 h for 600. Extend a run by resuming it with a larger `--config.total_updates`;
-the paper's 240k per update is `--config.num_slots=10 --config.envs_per_slot=24`.
+(docs/environments.md). A run of this config on a 2-core CPU (2026-12-05) logged 0.9-1.1k env
+steps/s over updates 21-45, 32 s per update: about 5 h for 600. Extend a run by resuming it
+with a larger `--config.total_updates`; the paper's 240k per update is
+`--config.num_slots=10 --config.envs_per_slot=24`.
 """
 
 import dataclasses

@@ -6,8 +6,9 @@ code's task.
 Twowalk's settings (twowalk.py), which are the paper's for Walk/Crawl too (docs/design.md: K=2,
 N=200, W=20, U=40, 1000-step episodes). Sub-policies are diagonal Gaussians over the 17
 actuators (actions clipped to [-1, 1], scaled to the actuators' range by the env). The Humanoid
-steps at about half the Ant's speed on a 2-core CPU (docs/benchmarks.md), so runs here are
-short; the paper trained on a cluster.
+steps more slowly than the Ant (8,366 against 13,353 env steps/s at batch 128 on `spring`,
+docs/benchmarks.md, "Brax physics backends"), so runs here are short; the paper trained on a
+cluster.
 """
 
 import dataclasses
