@@ -250,6 +250,11 @@ class RunConfig:
     """Updates between full-state checkpoints (DIR/checkpoints), each taken at the first log
     boundary at or after a multiple of it; the last update and a Ctrl-C are always
     checkpointed."""
+    checkpoint_minutes: float = 10.0
+    """Also take a full-state checkpoint at the first log boundary after this many minutes of
+    training since the last one (or the start), so that a run killed without warning (a
+    preempted machine, an out-of-memory kill) loses about this much at most, plus one log
+    interval, whatever `checkpoint_every` is; 0: only `checkpoint_every`."""
     max_to_keep: int = 3
     """Newest full-state checkpoints kept on disk."""
     wandb_project: str = ""
@@ -314,6 +319,11 @@ class RunConfig:
         _require_positive_float("observation_clip", self.observation_clip)
         _require_positive_int("log_every", self.log_every)
         _require_positive_int("checkpoint_every", self.checkpoint_every)
+        _require(isinstance(self.checkpoint_minutes, (int, float))
+                 and not isinstance(self.checkpoint_minutes, bool)
+                 and math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes >= 0,
+                 "checkpoint_minutes", self.checkpoint_minutes,
+                 "must be a finite number >= 0 (0: only checkpoint_every)")
         _require_positive_int("max_to_keep", self.max_to_keep)
         _require(isinstance(self.wandb_project, str), "wandb_project", self.wandb_project,
                  "must be a string (empty: Weights & Biases off)")

@@ -29,8 +29,8 @@ from mlsh_jax.state import TrainerState, init_seeds
 from mlsh_jax.writes import WriteFailed, replace_file
 
 CONFIG_FILE = "config.json"
-RESUMABLE_FIELDS = ("total_updates", "log_every", "checkpoint_every", "max_to_keep",
-                    "wandb_project", "num_devices")
+RESUMABLE_FIELDS = ("total_updates", "log_every", "checkpoint_every", "checkpoint_minutes",
+                    "max_to_keep", "wandb_project", "num_devices")
 """Fields a resumed run may change: they do not alter the state or what an update computes
 (num_devices: up to float rounding, so a run resumed on other devices is not bit-identical)."""
 
@@ -216,7 +216,8 @@ def train(config: RunConfig, workdir: str | pathlib.Path, log: Callable[[str], N
     """Meta-train all seeds of `config`, resuming from DIR/checkpoints if a run is there.
 
     Writes config.json; per log interval a metrics.jsonl record, TensorBoard events and the
-    sub-policy export; the full state every `checkpoint_every` updates, at the end, and when
+    sub-policy export; the full state every `checkpoint_every` updates, after
+    `checkpoint_minutes` without one, at a best-of-k selection, at the end, and when
     `should_stop()` turns true between chunks (e.g. after Ctrl-C). Returns the final state
     (None for `scratch`, which has nothing to meta-train). The slots are split over
     `num_devices` devices; in a multi-host run every process calls this with the same
@@ -283,6 +284,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
     writers = []
     compiled: dict[tuple[int, int], Callable] = {}
     started, timed_run_updates, timed_seconds = time.perf_counter(), 0, 0.0
+    last_checkpoint = started
     stop = should_stop()
     try:
         with processes_agree():
@@ -342,8 +344,10 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                               / timed_run_updates))
             stop = should_stop()
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
-            if crossed or done == config.total_updates or stop or selected:
+            due = checkpoint_due(config, last_checkpoint)  # a collective: every process asks
+            if crossed or done == config.total_updates or stop or selected or due:
                 checkpoints.save(done, state)
+                last_checkpoint = time.perf_counter()
         with processes_agree():
             checkpoints.wait()  # a failed last save is raised here, not lost in closing below
         if stop and done < config.total_updates:
@@ -353,6 +357,17 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
             with contextlib.suppress(WriteFailed):  # raised by the write that failed first
                 close()
     return state
+
+
+def checkpoint_due(config: RunConfig, last_checkpoint: float) -> bool:
+    """Whether `checkpoint_minutes` have passed since `last_checkpoint` (a `perf_counter`
+    time), as process 0 sees it: a save is collective, so every process must take the same
+    decision, and their clocks may fall on either side of the limit."""
+    minutes = config.checkpoint_minutes
+    due = minutes > 0 and time.perf_counter() - last_checkpoint >= 60 * minutes
+    if jax.process_count() > 1:
+        due = gather_texts("due" if due else "")[0] == "due"
+    return due
 
 
 def run_updates_left(config: RunConfig, done: int) -> int:

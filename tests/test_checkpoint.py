@@ -63,6 +63,19 @@ def test_stopped_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(uninte
     chex.assert_trees_all_equal(state, reference_state)
 
 
+@pytest.mark.parametrize("minutes, saved", [(0, [6]), (1e-9, [2, 4, 6])])
+def test_a_checkpoint_follows_checkpoint_minutes_of_training_whatever_checkpoint_every(
+        tmp_path, minutes, saved):
+    """checkpoint_every=100 never comes in 6 updates: without checkpoint_minutes only the end is
+    saved; with a limit that every log interval exceeds, every log boundary is."""
+    config = dataclasses.replace(TINY, checkpoint_every=100, checkpoint_minutes=minutes,
+                                 max_to_keep=5)
+    train(config, tmp_path, log=lambda _: None)
+    steps = sorted(int(path.name) for path in (tmp_path / CHECKPOINTS_DIR).iterdir()
+                   if path.name.isdigit())
+    assert steps == saved
+
+
 def test_kill_during_a_save_keeps_the_previous_checkpoint_and_resumes_exactly(uninterrupted,
                                                                               tmp_path):
     reference_dir, _ = uninterrupted

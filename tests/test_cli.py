@@ -65,6 +65,7 @@ def test_a_bad_override_exits_2_with_one_line_from_a_real_process():
     (["--config.num_slots=abc"], ["num_slots='abc'", "int"]),
     (["--config.algorithm=ppo"], ["algorithm='ppo'", "mlsh, mlsh_no_warmup, shared, scratch"]),
     (["--config.checkpoint_every=0"], ["checkpoint_every=0", ">= 1"]),
+    (["--config.checkpoint_minutes=-1"], ["checkpoint_minutes=-1.0", ">= 0"]),
     (["--config.num_seeds=0"], ["num_seeds=0", ">= 1"]),
     (["--config.backend=mjx"], ["backend='mjx'", "'moving_bandits' has no such option"]),
     (["--config.env=twowalk", "--config.backend=warp"],

@@ -37,9 +37,10 @@ from mlsh_jax.writes import WriteFailed
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TIMING_FIELDS = ("steps_per_second", "seconds", "compile_seconds")
 PAGE = 4096  # tmpfs counts a file's size in whole pages
+# One candidate: the disk budgets below are sized for one run's files, not a best of k's.
 OVERRIDES = ["num_slots=2", "envs_per_slot=2", "rollout_steps=20", "network.hidden_sizes=8",
              "total_updates=4", "log_every=1", "checkpoint_every=2", "master_ppo.epochs=1",
-             "sub_ppo.epochs=1"]
+             "sub_ppo.epochs=1", "candidates=1"]
 RUN = ["--config", "moving_bandits.py"] + [f"--config.{o}" for o in OVERRIDES]
 
 
