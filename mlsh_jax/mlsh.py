@@ -23,7 +23,7 @@ from mlsh_jax.gae import compact_macros, macro_advantages, step_advantages
 from mlsh_jax.grouped import grouped_apply
 from mlsh_jax.normalization import normalize, update_stats
 from mlsh_jax.ppo import Batch, PPOMetrics, grouped_ppo_update, sparse_ppo_update, zero_metrics
-from mlsh_jax.rollout import Trajectory, rollout, subpolicy_observation
+from mlsh_jax.rollout import Trajectory, anywhere, rollout, subpolicy_observation
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, SlotState, TrainerState, fresh_masters, reset_envs, \
     sample_tasks, select_slots
@@ -155,17 +155,27 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
                    return_stats=return_stats), metrics
 
 
-def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array) -> SlotState:
+def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array,
+                   run_axes: tuple[str, ...] = ()) -> SlotState:
     """Count the update; a slot that finished W+U updates gets a new task, fresh theta
-    (with fresh Adam state, observation and return stats) and freshly reset envs."""
+    (with fresh Adam state, observation and return stats) and freshly reset envs.
+
+    The new tasks, masters and env resets are computed only in an update where some slot of
+    some run (`run_axes`, as in `rollout`) finishes: a slot does once per W+U updates, and a
+    Brax reset of every env costs about a physics step."""
     k_task, k_master, k_reset = jax.random.split(key, 3)
     phase = slots.phase_step + 1
     finished = phase >= spec.config.cycle_length
-    tasks = sample_tasks(spec, k_task)
-    obs, env_state = reset_envs(spec, k_reset, tasks)
-    restarted = SlotState(task=tasks, master=fresh_masters(spec, k_master),
-                          phase_step=jnp.zeros_like(phase), env_state=env_state, obs=obs)
-    return select_slots(finished, restarted, slots.replace(phase_step=phase))
+    counted = slots.replace(phase_step=phase)
+
+    def restart() -> SlotState:
+        tasks = sample_tasks(spec, k_task)
+        obs, env_state = reset_envs(spec, k_reset, tasks)
+        restarted = SlotState(task=tasks, master=fresh_masters(spec, k_master),
+                              phase_step=jnp.zeros_like(phase), env_state=env_state, obs=obs)
+        return select_slots(finished, restarted, counted)
+
+    return jax.lax.cond(anywhere(finished, run_axes), restart, lambda: counted)
 
 
 def mlsh_update(spec: MLSHSpec, state: TrainerState, run_axes: tuple[str, ...] = ()
@@ -185,7 +195,7 @@ def mlsh_update(spec: MLSHSpec, state: TrainerState, run_axes: tuple[str, ...] =
     else:
         subpolicies, sub_metrics = state.subpolicies, zero_metrics((cfg.num_subpolicies,))
     metrics = summarize(spec, slots, traj, master_metrics, sub_metrics, overflow)
-    slots = advance_phases(spec, slots.replace(master=masters), k_phase)
+    slots = advance_phases(spec, slots.replace(master=masters), k_phase, run_axes)
     return TrainerState(slots=slots, subpolicies=subpolicies, key=key,
                         update_step=state.update_step + 1), metrics
 

@@ -20,7 +20,8 @@ from mlsh_jax.normalization import normalize
 from mlsh_jax.ppo import Batch, grouped_ppo_update, make_optimizer, ppo_update
 from mlsh_jax.rollout import master_outputs, rollout, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
-from mlsh_jax.state import init_seeds, init_state, sample_tasks
+from mlsh_jax.state import SlotState, fresh_masters, init_seeds, init_state, reset_envs, \
+    sample_tasks, select_slots
 from mlsh_jax.train import make_chunk
 
 init_jit = jax.jit(init_state, static_argnums=0)
@@ -194,6 +195,36 @@ def test_each_task_gets_exactly_w_warmup_then_u_joint_updates_and_a_fresh_master
             assert all(fresh), "theta must be re-initialised when the task changes"
         else:
             assert np.all(np.asarray(adam_count) > 0)
+
+
+def test_slots_restart_only_in_an_update_where_one_finishes_with_the_same_result():
+    """advance_phases draws new tasks, masters and env resets only where some slot finishes
+    its W+U updates; it returns what drawing them in every update and keeping those of the
+    finished slots gives, in updates where no slot finishes and in updates where one does."""
+    config = dataclasses.replace(TINY, stagger=True)
+    spec = MLSHSpec.build(config)
+    slots = init_jit(spec, jax.random.PRNGKey(2)).slots
+
+    def always(slots, key):
+        k_task, k_master, k_reset = jax.random.split(key, 3)
+        phase = slots.phase_step + 1
+        tasks = sample_tasks(spec, k_task)
+        obs, env_state = reset_envs(spec, k_reset, tasks)
+        restarted = SlotState(task=tasks, master=fresh_masters(spec, k_master),
+                              phase_step=jnp.zeros_like(phase), env_state=env_state, obs=obs)
+        return select_slots(phase >= config.cycle_length, restarted,
+                            slots.replace(phase_step=phase))
+
+    advance, reference = (jax.jit(lambda s, k: mlsh.advance_phases(spec, s, k)),
+                          jax.jit(always))
+    assert "cond[" in str(jax.make_jaxpr(advance)(slots, jax.random.PRNGKey(0)))
+    finishing = []
+    for key in jax.random.split(jax.random.PRNGKey(7), 2 * config.cycle_length):
+        finishing.append(bool(np.any(np.asarray(slots.phase_step) + 1 >= config.cycle_length)))
+        expected = reference(slots, key)
+        slots = advance(slots, key)
+        chex.assert_trees_all_equal(slots, expected)
+    assert any(finishing) and not all(finishing)
 
 
 def test_staggered_slots_spread_over_the_cycle_and_size_the_joint_batch():
