@@ -251,10 +251,11 @@ class RunConfig:
     boundary at or after a multiple of it; the last update and a Ctrl-C are always
     checkpointed."""
     checkpoint_minutes: float = 10.0
-    """Also take a full-state checkpoint at the first log boundary after this many minutes of
-    training since the last one (or the start), so that a run killed without warning (a
-    preempted machine, an out-of-memory kill) loses about this much at most, plus one log
-    interval, whatever `checkpoint_every` is; 0: only `checkpoint_every`."""
+    """Also take a full-state checkpoint at the first log boundary after this many minutes
+    since the last one (or the command's start, compiling included), so that a run killed
+    without warning (a preempted machine, an out-of-memory kill) loses about this much at
+    most, plus one log interval, whatever `checkpoint_every` is; 0: only `checkpoint_every`.
+    These checkpoints count towards `max_to_keep`."""
     max_to_keep: int = 3
     """Newest full-state checkpoints kept on disk."""
     wandb_project: str = ""

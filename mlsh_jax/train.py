@@ -285,7 +285,7 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
     compiled: dict[tuple[int, int], Callable] = {}
     started, timed_run_updates, timed_seconds = time.perf_counter(), 0, 0.0
     last_checkpoint = started
-    stop = should_stop()
+    stop = agreed_stop(should_stop())
     try:
         with processes_agree():
             if primary:
@@ -342,9 +342,9 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
                               elapsed=time.perf_counter() - started,
                               eta=run_updates_left(config, done) * timed_seconds
                               / timed_run_updates))
-            stop = should_stop()
+            stop = agreed_stop(should_stop())  # collectives: every process asks both
+            due = checkpoint_due(config, last_checkpoint)
             crossed = done // config.checkpoint_every > (done - length) // config.checkpoint_every
-            due = checkpoint_due(config, last_checkpoint)  # a collective: every process asks
             if crossed or done == config.total_updates or stop or selected or due:
                 checkpoints.save(done, state)
                 last_checkpoint = time.perf_counter()
@@ -357,6 +357,15 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
             with contextlib.suppress(WriteFailed):  # raised by the write that failed first
                 close()
     return state
+
+
+def agreed_stop(stop: bool) -> bool:
+    """Whether any process was asked to stop (e.g. by SIGTERM): a signal may reach the
+    processes between their checks, and all must leave the loop after the same chunk, as the
+    next chunk and the last save are collective."""
+    if jax.process_count() > 1:
+        return any(gather_texts("stop" if stop else ""))
+    return stop
 
 
 def checkpoint_due(config: RunConfig, last_checkpoint: float) -> bool:

@@ -12,11 +12,9 @@ from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.meta_test import flat_meta_test_state, hierarchical_meta_test_state, run_updates, \
     meta_test, meta_test_keys, meta_test_tasks
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import init_seeds, init_state, init_subpolicies, seed_keys
+from mlsh_jax.state import init_seeds, init_subpolicies, seed_keys
 from mlsh_jax.train import make_chunk
-
-init_jit = jax.jit(init_state, static_argnums=0)
-"""`init_state` as one compiled program: called eagerly, it compiles each of its ops."""
+from compiled import init_jit
 
 TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=50, macro_duration=10,
                  warmup_updates=2, joint_updates=1, stagger=False,

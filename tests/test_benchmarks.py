@@ -9,10 +9,7 @@ import jax
 from benchmarks import scaling, sps
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import init_state
-
-init_jit = jax.jit(init_state, static_argnums=0)
-"""`init_state` as one compiled program: called eagerly, it compiles each of its ops."""
+from compiled import init_jit
 
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=4, macro_duration=2,
                  warmup_updates=1, joint_updates=1, network=NetworkConfig(hidden_sizes=(8,)),

@@ -376,7 +376,7 @@ def test_mlsh_trainer_runs_an_update_on_twowalk_unchanged():
     from mlsh_jax.config import PPOConfig, RunConfig
     from mlsh_jax.mlsh import mlsh_update
     from mlsh_jax.spec import MLSHSpec
-    from mlsh_jax.state import init_state
+    from compiled import init_jit
 
     config = RunConfig(env="twowalk", num_slots=2, envs_per_slot=2, rollout_steps=20,
                        macro_duration=5, warmup_updates=1, joint_updates=1, stagger=True,
@@ -384,7 +384,7 @@ def test_mlsh_trainer_runs_an_update_on_twowalk_unchanged():
                        master_ppo=PPOConfig(learning_rate=1e-2, epochs=1, num_minibatches=1),
                        sub_ppo=PPOConfig(learning_rate=3e-4, epochs=1, num_minibatches=1))
     spec = MLSHSpec.build(config)
-    state = jax.jit(init_state, static_argnums=0)(spec, jax.random.PRNGKey(0))
+    state = init_jit(spec, jax.random.PRNGKey(0))
     update = jax.jit(lambda s: mlsh_update(spec, s))
     # No slot trains φ before its master's W = 1 warmup update: φ changes in the second.
     new_state, metrics = update(update(state)[0])

@@ -2,6 +2,7 @@
 guard and Ctrl-C from the command line."""
 
 import dataclasses
+import importlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import chex
 import jax
@@ -30,6 +32,8 @@ from mlsh_jax.state import init_seeds
 from mlsh_jax.train import CONFIG_FILE, NonFiniteError, check_same_run, config_to_json, \
     find_non_finite, train
 from tests.test_faults import PAGE, records_without_timing, tmpfs_bytes, used
+
+train_module = importlib.import_module("mlsh_jax.train")  # `mlsh_jax.train` is the function
 
 # The chunks of TINY are those of test_selection.py's plain run (its program, compiled once).
 TINY = RunConfig(num_slots=2, envs_per_slot=2, rollout_steps=20, macro_duration=5,
@@ -74,6 +78,20 @@ def test_a_checkpoint_follows_checkpoint_minutes_of_training_whatever_checkpoint
     steps = sorted(int(path.name) for path in (tmp_path / CHECKPOINTS_DIR).iterdir()
                    if path.name.isdigit())
     assert steps == saved
+
+
+def test_process_0_decides_a_timed_checkpoint_and_any_process_a_stop(monkeypatch):
+    """In a multi-process run every process takes process 0's checkpoint decision (the clocks
+    may straddle the limit) and stops if any process was asked to (a signal may reach them
+    between their checks): a save and the next chunk are collective."""
+    monkeypatch.setattr(train_module.jax, "process_count", lambda: 2)
+    config = dataclasses.replace(TINY, checkpoint_minutes=1.0)
+    for texts, due in ((["due", ""], True), (["", "due"], False)):
+        monkeypatch.setattr(train_module, "gather_texts", lambda _, texts=texts: texts)
+        assert train_module.checkpoint_due(config, time.perf_counter()) is due
+    for texts, stop in ((["", "stop"], True), (["stop", ""], True), (["", ""], False)):
+        monkeypatch.setattr(train_module, "gather_texts", lambda _, texts=texts: texts)
+        assert train_module.agreed_stop(False) is stop
 
 
 def test_kill_during_a_save_keeps_the_previous_checkpoint_and_resumes_exactly(uninterrupted,

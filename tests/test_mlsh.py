@@ -20,12 +20,10 @@ from mlsh_jax.normalization import normalize
 from mlsh_jax.ppo import Batch, grouped_ppo_update, make_optimizer, ppo_update
 from mlsh_jax.rollout import master_outputs, rollout, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
-from mlsh_jax.state import SlotState, fresh_masters, init_seeds, init_state, reset_envs, \
+from mlsh_jax.state import SlotState, fresh_masters, init_seeds, reset_envs, \
     sample_tasks, select_slots
 from mlsh_jax.train import make_chunk
-
-init_jit = jax.jit(init_state, static_argnums=0)
-"""`init_state` as one compiled program: called eagerly, it compiles each of its ops."""
+from compiled import init_jit
 
 TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=30, macro_duration=7,
                  warmup_updates=2, joint_updates=1, stagger=False, num_subpolicies=3,
@@ -197,10 +195,11 @@ def test_each_task_gets_exactly_w_warmup_then_u_joint_updates_and_a_fresh_master
             assert np.all(np.asarray(adam_count) > 0)
 
 
-def test_slots_restart_only_in_an_update_where_one_finishes_with_the_same_result():
-    """advance_phases draws new tasks, masters and env resets only where some slot finishes
-    its W+U updates; it returns what drawing them in every update and keeping those of the
-    finished slots gives, in updates where no slot finishes and in updates where one does."""
+def test_slots_restart_only_in_an_update_where_one_finishes_with_the_same_result(monkeypatch):
+    """advance_phases draws new tasks, masters and env resets only in updates where some slot
+    finishes its W+U updates (counted: the draw runs once per such update, also when the runs
+    are vmapped), and returns what drawing them in every update and keeping those of the
+    finished slots gives."""
     config = dataclasses.replace(TINY, stagger=True)
     spec = MLSHSpec.build(config)
     slots = init_jit(spec, jax.random.PRNGKey(2)).slots
@@ -215,16 +214,28 @@ def test_slots_restart_only_in_an_update_where_one_finishes_with_the_same_result
         return select_slots(phase >= config.cycle_length, restarted,
                             slots.replace(phase_step=phase))
 
-    advance, reference = (jax.jit(lambda s, k: mlsh.advance_phases(spec, s, k)),
-                          jax.jit(always))
-    assert "cond[" in str(jax.make_jaxpr(advance)(slots, jax.random.PRNGKey(0)))
+    draws = []
+
+    def counted_sample_tasks(spec, key):
+        jax.debug.callback(lambda: draws.append(1))
+        return sample_tasks(spec, key)
+
+    reference = jax.jit(always)
+    monkeypatch.setattr(mlsh, "sample_tasks", counted_sample_tasks)
+    advance = jax.jit(lambda s, k: mlsh.advance_phases(spec, s, k))
     finishing = []
     for key in jax.random.split(jax.random.PRNGKey(7), 2 * config.cycle_length):
         finishing.append(bool(np.any(np.asarray(slots.phase_step) + 1 >= config.cycle_length)))
         expected = reference(slots, key)
-        slots = advance(slots, key)
+        slots = jax.block_until_ready(advance(slots, key))
         chex.assert_trees_all_equal(slots, expected)
     assert any(finishing) and not all(finishing)
+    assert len(draws) == sum(finishing)
+    # Over vmapped runs the condition is one scalar for all of them, not a select per run.
+    runs = jax.tree.map(lambda x: jnp.stack([x, x]), slots)
+    batched = jax.vmap(lambda s, k: mlsh.advance_phases(spec, s, k, ("runs0",)),
+                       axis_name="runs0")
+    assert "cond[" in str(jax.make_jaxpr(batched)(runs, jax.random.split(jax.random.PRNGKey(0))))
 
 
 def test_staggered_slots_spread_over_the_cycle_and_size_the_joint_batch():

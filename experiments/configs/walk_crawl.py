@@ -7,8 +7,9 @@ two skills to learn.
 K=2, N=200, W=20, U=40 and 1000-step episodes as the paper's (Twowalk's settings, twowalk.py).
 Budget: 4 slots x 8 envs x 1000 steps = 32k env steps per update, half of Twowalk's, because
 with every body part in contact the Humanoid steps 3.5-4.5x slower than with feet-only contacts
-(docs/environments.md). A run of this config on a 2-core CPU (2026-12-05) logged 0.9-1.1k env
-steps/s over updates 21-45, 32 s per update: about 5 h for 600. Extend a run by resuming it
+(docs/environments.md). `python -m experiments.run --config walk_crawl.py` on a 2-core CPU
+(2026-12-05, commit 2956a5d) logged 0.9-1.1k env steps/s over updates 21-45, 32 s per
+update: about 5 h for 600. Extend a run by resuming it
 with a larger `--config.total_updates`; the paper's 240k per update is
 `--config.num_slots=10 --config.envs_per_slot=24`.
 """

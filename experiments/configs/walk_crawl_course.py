@@ -15,8 +15,8 @@ its exported sub-policies fit; 15 master decisions per episode. The course is th
 task, so the slots are independent masters on it.
 
 Budget: 4 slots x 4 envs x 3000 steps = 48k env steps per update, each episode collected whole:
-~45-50 s per update at the 0.9-1.1k steps/s a Walk/Crawl run logged (walk_crawl.py), about
-50 min for 60 master-only updates.
+44-53 s per update at the 0.9-1.1k steps/s a Walk/Crawl run logged (walk_crawl.py), about
+45-55 min for 60 master-only updates.
 """
 
 import dataclasses
