@@ -10,6 +10,8 @@ docs/results.md). The sub-policy learning rate 1e-4 lies between the original co
 (with random starts the four sub-policies were still alike after 200 updates) and the paper's
 3e-4 (near-deterministic sub-policies by update 100, and one seed of two collapsed). Slots,
 envs per slot and total_updates are a budget sized for a 2-core CPU, not the paper's cluster.
+MLSH alone (candidates=1): the best of 4 by training return did not pick better skills on 4
+seeds (docs/results.md, "Four Rooms").
 """
 
 from envs.four_rooms import TOP_LEFT
