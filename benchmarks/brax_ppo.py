@@ -34,8 +34,8 @@ the second (it ran as slowly as the first in every run here). Ours: calls of `--
 updates, compile excluded; env-only: the training's batched reset/step with uniform random
 actions for as many steps; these take turns in `--repeats` rounds before and `--repeats` after
 Brax's run (so all share the machine's load as far as possible), median over all rounds.
-Then, unless `--no-stages`, one MLSH update timed by stage (`benchmarks.stages`). Prints
-tables and a JSON line.
+Then, unless `--no-stages`, one MLSH and one flat PPO update timed by stage
+(`benchmarks.stages`). Prints tables and a JSON line.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--brax-steps-per-epoch", type=int_at_least(1), default=20,
                         help="Brax training steps (updates) per epoch (default: 20)")
     parser.add_argument("--no-stages", action="store_true",
-                        help="skip the per-stage timing of one MLSH update (default: time it)")
+                        help="skip the per-stage timing of one MLSH and one flat PPO update "
+                             "(default: time them)")
     return parser
 
 
@@ -189,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_stages:
         row["mlsh_stage_seconds"] = stage_seconds(config, args.repeats)
         print_stages("\nour MLSH, one update by stage:", row["mlsh_stage_seconds"],
+                     config.env_steps_per_update)
+        row["flat_stage_seconds"] = stage_seconds(flat_config(config), args.repeats)
+        print_stages("our flat PPO, one update by stage:", row["flat_stage_seconds"],
                      config.env_steps_per_update)
     print(json.dumps({"benchmark": "brax_ppo", "row": row}))
 

@@ -5,7 +5,9 @@
 
 Each stage of `mlsh_update` is jitted alone and timed (median of `--repeats` calls, compile
 excluded) on the state and trajectory of one real update, so the stage times add up to about
-one update (minus the fusion a single program gets). Used to find what bounds training speed.
+one update (minus the fusion a single program gets). "advance phases" is timed on a state in
+which one slot finishes its task, so that it draws new tasks, masters and env resets; updates
+in which no slot finishes skip those. Used to find what bounds training speed.
 Prints each stage's time and share, their sum and the env steps/s it implies, then a JSON line.
 """
 
@@ -43,7 +45,8 @@ def stage_seconds(config: RunConfig, repeats: int) -> dict[str, float]:
         stages["sub-policy update"] = (
             lambda p, ph, t, k: update_subpolicies(spec, p, ph, t, k),
             (state.subpolicies, slots.phase_step, traj, key))
-    stages["advance phases"] = (lambda s, k: advance_phases(spec, s, k), (slots, key))
+    finishing = slots.replace(phase_step=slots.phase_step.at[0].set(config.cycle_length - 1))
+    stages["advance phases"] = (lambda s, k: advance_phases(spec, s, k), (finishing, key))
     seconds = {}
     for name, (function, args) in stages.items():
         compiled = jax.jit(function).lower(*args).compile()
