@@ -54,6 +54,12 @@ class HumanoidBody:
 
     head_offset: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.19)
     head_radius: ClassVar[float] = 0.09
+    # Walking's terms, the same in every Humanoid task (the original's Humanoid-v1 walk).
+    forward_reward_weight: ClassVar[float] = 1.25
+    healthy_reward: ClassVar[float] = 5.0
+    ctrl_cost_weight: ClassVar[float] = 0.1
+    walk_min_torso_z: ClassVar[float] = 1.0
+    reset_noise_scale: ClassVar[float] = 0.01
 
     @property
     def observation_size(self) -> int:
@@ -128,12 +134,7 @@ class HumanoidUnderCeiling(HumanoidBody, Environment[TaskT, BraxState]):
     walk_crawl_forward, whose ceiling covers the whole floor or none of it (the course makes it
     a setting)."""
 
-    forward_reward_weight: ClassVar[float] = 1.25
-    healthy_reward: ClassVar[float] = 5.0
-    ctrl_cost_weight: ClassVar[float] = 0.1
-    walk_min_torso_z: ClassVar[float] = 1.0
     max_torso_z: ClassVar[float] = 2.0
-    reset_noise_scale: ClassVar[float] = 0.01
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)

@@ -141,12 +141,7 @@ class HumanoidWithBox(HumanoidBody, Environment[TaskT, StateT]):
     terminates_early: ClassVar[bool] = True  # walk's fall
     truncates: ClassVar[bool] = True
 
-    forward_reward_weight: ClassVar[float] = 1.25
     backward_reward_weight: ClassVar[float] = 7.5
-    healthy_reward: ClassVar[float] = 5.0
-    ctrl_cost_weight: ClassVar[float] = 0.1
-    walk_min_torso_z: ClassVar[float] = 1.0
-    reset_noise_scale: ClassVar[float] = 0.01
 
     def __post_init__(self) -> None:
         validate_episode_length(self.episode_length)
