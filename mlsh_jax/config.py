@@ -108,6 +108,12 @@ class PPOConfig:
     """Discount per transition (per macro-action for the master)."""
     gae_lambda: float = 0.98
     """GAE lambda."""
+    recompute_old_log_probs: bool = False
+    """The PPO ratio's old log-probabilities recomputed from the batch normalised by the
+    statistics the update has just merged the batch into, so each update's first step starts
+    at ratio 1 (the original's master update and Baselines' PPO do this). False: the
+    rollout's, computed under the previous statistics (the original's sub-policy update and
+    Brax's PPO do this), so a shift of the statistics alone moves the ratio."""
 
     def __post_init__(self):
         _require_positive_float("learning_rate", self.learning_rate)
@@ -127,6 +133,8 @@ class PPOConfig:
                  self.normalize_returns, "must be true or false")
         _require_fraction("gamma", self.gamma)
         _require_fraction("gae_lambda", self.gae_lambda)
+        _require(isinstance(self.recompute_old_log_probs, bool), "recompute_old_log_probs",
+                 self.recompute_old_log_probs, "must be true or false")
 
 
 def _default_master_ppo() -> PPOConfig:

@@ -104,6 +104,8 @@ def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.
         flat = lambda x: x.reshape((-1,) + x.shape[2:])
         stats = update_stats(learner.obs_stats, obs, valid)
         normed = normalize(stats, obs, cfg.observation_clip, cfg.normalize_observations)
+        if cfg.master_ppo.recompute_old_log_probs:
+            log_probs = _master_apply(spec)(learner.params, normed)[0].log_prob(z)
         batch = Batch(obs=flat(normed), actions=flat(z), log_probs=flat(log_probs),
                       values=flat(values), advantages=flat(advantages), returns=flat(returns))
         params, opt_state, return_stats, metrics = sparse_ppo_update(
@@ -117,6 +119,14 @@ def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.
         masters, raw_obs, at_decisions(traj.subpolicy), at_decisions(traj.master_log_prob),
         values, advantages, returns, macros.valid, jax.random.split(key, cfg.num_slots))
     return masters, jax.tree.map(jnp.mean, metrics), macros.overflow.sum()
+
+
+def _own_log_probs(module, stacked_params, obs, actions, learner):
+    """Each row's log-probability under its own network of the K stacked ones (rows of no
+    learner, `learner` >= K, get the last network's: they are masked out of every loss)."""
+    per_network = jax.vmap(lambda p: module.apply(p, obs)[0].log_prob(actions))(stacked_params)
+    index = jnp.minimum(learner, per_network.shape[0] - 1)
+    return jnp.take_along_axis(per_network, index[None], axis=0)[0]
 
 
 def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Array,
@@ -143,10 +153,14 @@ def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Arr
     stats = update_stats(subpolicies.obs_stats, raw_obs, step_valid)
     normed = normalize(stats, raw_obs, cfg.observation_clip, cfg.normalize_observations)
     flat = lambda x: x.reshape((-1,) + x.shape[3:])
-    batch = Batch(obs=flat(normed), actions=flat(take(traj.action)),
-                  log_probs=flat(take(traj.log_prob)), values=flat(take(traj.value)),
-                  advantages=flat(advantages), returns=flat(returns))
     learner = jnp.where(flat(step_valid), flat(take(traj.subpolicy)), cfg.num_subpolicies)
+    log_probs = flat(take(traj.log_prob))
+    if cfg.sub_ppo.recompute_old_log_probs:
+        log_probs = _own_log_probs(spec.subpolicy, subpolicies.params, flat(normed),
+                                   flat(take(traj.action)), learner)
+    batch = Batch(obs=flat(normed), actions=flat(take(traj.action)), log_probs=log_probs,
+                  values=flat(take(traj.value)), advantages=flat(advantages),
+                  returns=flat(returns))
     params, opt_state, return_stats, metrics = grouped_ppo_update(
         subpolicies.params, subpolicies.opt_state, subpolicies.return_stats, batch, learner, key,
         grouped_apply_fn=functools.partial(grouped_apply, spec.subpolicy),

@@ -523,3 +523,33 @@ def test_a_run_alone_skips_the_master_where_a_run_beside_it_needs_it_with_the_sa
     _, alone = make_chunk(alone_spec, 2)(init_jit(alone_spec, jax.random.PRNGKey(5)))
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[1], together), alone, rtol=1e-4,
                                 atol=1e-5)
+
+
+def _one_step_each(recompute: bool) -> MLSHSpec:
+    """TINY with one PPO step per update, so the metrics are those of the update's first step,
+    taken before any parameter moved."""
+    one_step = dict(epochs=1, num_minibatches=1, recompute_old_log_probs=recompute)
+    return MLSHSpec.build(dataclasses.replace(
+        TINY, master_ppo=dataclasses.replace(TINY.master_ppo, **one_step),
+        sub_ppo=dataclasses.replace(TINY.sub_ppo, **one_step)))
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_recomputed_old_log_probs_start_every_update_at_ratio_one(first_rollout, recompute):
+    """The first rollout moves the fresh statistics far; with the rollout's log-probs that
+    shift alone puts the first step's ratio away from 1, recomputed ones start it at 1."""
+    state, traj, _ = first_rollout
+    spec = _one_step_each(recompute)
+    all_joint = jnp.full((TINY.num_slots,), TINY.warmup_updates)
+    _, sub_metrics = jax.jit(lambda s, t: update_subpolicies(spec, s, all_joint, t,
+                                                             jax.random.PRNGKey(1)))(
+        state.subpolicies, traj)
+    _, master_metrics, _ = jax.jit(lambda m, t: mlsh.update_masters(spec, m, t,
+                                                                   jax.random.PRNGKey(2)))(
+        state.slots.master, traj)
+    sub_kl = np.asarray(sub_metrics.approx_kl)[np.asarray(sub_metrics.steps_taken) > 0]
+    master_kl = float(master_metrics.approx_kl)
+    if recompute:
+        assert np.abs(sub_kl).max() < 1e-9 and abs(master_kl) < 1e-9, (sub_kl, master_kl)
+    else:
+        assert sub_kl.min() > 1e-6 and master_kl > 1e-6, (sub_kl, master_kl)
