@@ -1,6 +1,9 @@
 """Environments by name: `make("four_rooms", slip_probability=0.0)` returns the raw env.
 
-Wrap it with `wrap_for_training` for rollouts. Configs refer to environments by these names.
+Wrap it with `wrap_for_training` for rollouts. Configs refer to environments by these names,
+or to an environment of your own by its import path, `"my_package.my_module:MyTask"` (a
+frozen dataclass subclassing `Environment`): the path is what config.json records, so every
+tool that reads a run (evaluate, pictures, render, ...) finds the class again by importing it.
 The Brax tasks (`twowalk`, `ant_maze_small`, `ant_obstacle_course_open` in `envs.ant`;
 `ant_maze`, `ant_obstacle_course` in `envs.ant_arenas`; `walk_crawl`,
 `walk_crawl_course` in `envs.humanoid_original`; `walk_crawl_forward`,
@@ -9,6 +12,7 @@ used, so importing this package stays fast.
 """
 
 import dataclasses
+import importlib
 from typing import Any
 
 from envs.base import (
@@ -48,6 +52,7 @@ __all__ = [
     "WalkCrawlCourse",
     "WalkCrawlCourseSection",
     "WalkCrawlForward",
+    "is_known",
     "make",
     "names",
     "options",
@@ -71,7 +76,12 @@ _REGISTRY: dict[str, type[Environment[Any, Any]]] = {
 
 
 class UnknownEnvironmentError(ValueError):
-    """No environment is registered under the requested name."""
+    """No environment is registered or importable under the requested name; `reason` is the
+    message without the name, for callers that name it themselves."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"environment {name!r}: {reason}")
+        self.reason = reason
 
 
 def names() -> tuple[str, ...]:
@@ -80,11 +90,40 @@ def names() -> tuple[str, ...]:
 
 
 def _env_class(name: str) -> type[Environment[Any, Any]]:
+    if ":" in name:
+        return _imported_env_class(name)
     if name not in _REGISTRY:
         raise UnknownEnvironmentError(
-            f"unknown environment {name!r}; available: {', '.join(names())}"
+            name, f"unknown; available: {', '.join(names())}, or an import path 'module:Class'"
         )
     return _REGISTRY[name]
+
+
+def _imported_env_class(path: str) -> type[Environment[Any, Any]]:
+    """The class at `module:Class`, which must be a dataclass subclassing `Environment`."""
+    module_name, _, class_name = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnknownEnvironmentError(
+            path, f"cannot import module {module_name!r} ({error})"
+        ) from None
+    env_class = getattr(module, class_name, None)
+    if not (isinstance(env_class, type) and issubclass(env_class, Environment)
+            and dataclasses.is_dataclass(env_class)):
+        raise UnknownEnvironmentError(
+            path, f"{module_name} has no dataclass {class_name!r} subclassing envs.Environment"
+        )
+    return env_class
+
+
+def is_known(name: str) -> bool:
+    """Whether `make(name)` finds an environment class (registered, or importable by path)."""
+    try:
+        _env_class(name)
+    except UnknownEnvironmentError:
+        return False
+    return True
 
 
 def options(name: str) -> tuple[str, ...]:

@@ -275,8 +275,7 @@ class RunConfig:
     Changes the compiled program, not what an update computes (up to float rounding)."""
 
     def __post_init__(self):
-        _require(self.env in envs.names(), "env", self.env,
-                 f"unknown environment; available: {', '.join(envs.names())}")
+        self._check_env_name()
         _require(isinstance(self.episode_length, int) and not isinstance(
             self.episode_length, bool) and self.episode_length >= 0, "episode_length",
             self.episode_length, "must be an integer >= 0 (0: the env's default)")
@@ -370,6 +369,12 @@ class RunConfig:
             return self.make_env()
         except ValueError as error:
             raise ConfigError(f"env {self.env!r}: {error}") from None
+
+    def _check_env_name(self) -> None:
+        try:
+            envs.options(self.env)
+        except envs.UnknownEnvironmentError as error:
+            raise ConfigError(f"env={self.env!r}: {error.reason}") from None
 
     @property
     def env_options(self) -> dict[str, object]:

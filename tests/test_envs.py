@@ -544,9 +544,10 @@ def test_unknown_environment_name_lists_the_available_names():
         envs.make("foo")
     assert isinstance(error.value, ValueError)
     assert str(error.value) == (
-        "unknown environment 'foo'; available: ant_maze, ant_maze_small, ant_obstacle_course, "
+        "environment 'foo': unknown; available: ant_maze, ant_maze_small, ant_obstacle_course, "
         "ant_obstacle_course_open, four_rooms, key_door, moving_bandits, twowalk, walk_crawl, "
-        "walk_crawl_course, walk_crawl_course_section, walk_crawl_forward"
+        "walk_crawl_course, walk_crawl_course_section, walk_crawl_forward, or an import path "
+        "'module:Class'"
     )
 
 
