@@ -110,13 +110,10 @@ def _parse(raw: str, hint: Any, key: str) -> Any:
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         items = [item.strip() for item in text.strip("()[]").split(",") if item.strip()]
         try:
-            values = tuple(args[0](item) for item in items)
+            return tuple(args[0](item) for item in items)
         except ValueError:
-            values = ()
-        if not values:
             raise ConfigError(f"{key}={raw!r}: expected comma-separated {args[0].__name__} "
-                              f"values, e.g. 64,64")
-        return values
+                              f"values, e.g. 64,64 (none: empty)") from None
     if hint is bool:
         if text.lower() in _TRUE:
             return True

@@ -215,6 +215,17 @@ class RunConfig:
     selection_window: int = 25
     """With candidates > 1: the updates before `selection_update` whose training return
     ranks the candidates (run as one chunk of updates)."""
+    reinit_alike_updates: tuple[int, ...] = ()
+    """After each of these updates, sub-policies that act alike on the last rollout's states
+    (mean Hellinger distance of their actions below `alike_threshold`) keep only the first of
+    them; the others are re-initialised (`mlsh_jax.alike`). MLSH's sub-policies can settle on
+    one skill, and nothing in its updates separates them again; a fresh one beside a committed
+    one is separated by the masters that the committed skill does not serve. Empty: never,
+    the algorithm alone."""
+    alike_threshold: float = 0.37
+    """Mean Hellinger distance in [0, 1] below which two sub-policies count as alike. Set on
+    Moving Bandits' sub-policies at update 100, where those heading to one goal measured at most
+    0.33 and those heading to different goals at least 0.42 (docs/results.md)."""
     master_epsilon: float = 0.1
     """Probability that a macro-action's sub-policy is uniform random instead of the master's."""
     stagger: bool = True
@@ -304,6 +315,14 @@ class RunConfig:
                  "seed", self.seed, "must be an integer >= 0")
         _require_positive_int("num_seeds", self.num_seeds)
         _require_positive_int("candidates", self.candidates)
+        _require(isinstance(self.reinit_alike_updates, tuple) and all(
+            isinstance(u, int) and not isinstance(u, bool) and u >= 1
+            for u in self.reinit_alike_updates), "reinit_alike_updates",
+            self.reinit_alike_updates, "must be a tuple of update numbers >= 1")
+        _require(isinstance(self.alike_threshold, (int, float))
+                 and not isinstance(self.alike_threshold, bool)
+                 and 0 < self.alike_threshold <= 1, "alike_threshold", self.alike_threshold,
+                 "must be a number in (0, 1]")
         _require_positive_int("selection_update", self.selection_update)
         _require_positive_int("selection_window", self.selection_window)
         if self.selects:

@@ -60,10 +60,23 @@ def interval_record(metrics: UpdateMetrics,
         if m.decisions_by_task_type.shape[-2]:
             record["seed_subpolicy_usage_by_task_type"] = _rows(
                 m.decisions_by_task_type.sum(axis=1))
+    checked = ~np.isnan(m.subpolicy_distance).all(axis=(-2, -1))  # [seeds, updates]
+    if checked.any():
+        record["alike_check"] = _alike_check(m, checked)
     for prefix, group in (("master", m.master), ("subpolicy", m.subpolicy)):
         for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
             record[f"{prefix}/{name}"] = float(np.mean(getattr(group, name)))
     return record
+
+
+def _alike_check(m: UpdateMetrics, checked: np.ndarray) -> dict[str, Any]:
+    """Each seed's sub-policy distances at the interval's last check and which sub-policies
+    were re-initialised then (`RunConfig.reinit_alike_updates`)."""
+    last = checked.shape[1] - 1 - np.argmax(checked[:, ::-1], axis=1)
+    seeds = np.arange(checked.shape[0])
+    distances = np.asarray(m.subpolicy_distance[seeds, last], np.float64)
+    return {"seed_distances": np.round(distances, 4).tolist(),
+            "seed_reinitialised": m.subpolicy_reinitialised[seeds, last].astype(int).tolist()}
 
 
 def interval_episodes(totals: EpisodeTotals) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +151,9 @@ def progress_line(record: dict[str, Any], episode_end_names: tuple[str, ...] = (
         line += f"  {name} {_number(record[name])}"
         if f"{name}_by_task_type" in record:
             line += f" ({'/'.join(map(_number, record[f'{name}_by_task_type']))})"
+    if "alike_check" in record:
+        fresh = record["alike_check"]["seed_reinitialised"]
+        line += f"  alike: re-initialised in {sum(map(any, fresh))}/{len(fresh)} runs"
     return line
 
 

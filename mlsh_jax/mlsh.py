@@ -18,6 +18,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from mlsh_jax.alike import alike_later, pairwise_distances, reinitialise
 from mlsh_jax.distributions import epsilon_mixture
 from mlsh_jax.gae import compact_macros, macro_advantages, step_advantages
 from mlsh_jax.grouped import grouped_apply
@@ -64,6 +65,8 @@ class UpdateMetrics:
     subpolicy: PPOMetrics           # averaged over sub-policies that took a step
     subpolicy_steps: jax.Array      # [K] optimizer steps each sub-policy took
     macro_overflow: jax.Array       # decisions dropped for lack of capacity (always 0)
+    subpolicy_distance: jax.Array   # [K, K] how differently they act, where checked (else NaN)
+    subpolicy_reinitialised: jax.Array  # [K] 1 where re-initialised after this update
 
 
 def _time_last(x: jax.Array) -> jax.Array:
@@ -193,6 +196,27 @@ def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array,
     return jax.lax.cond(anywhere(finished, run_axes), restart, lambda: counted)
 
 
+def reinit_alike(spec: MLSHSpec, subpolicies: Learner, traj: Trajectory, done: jax.Array,
+                 key: jax.Array, run_axes: tuple[str, ...] = ()):
+    """After update `done` in `reinit_alike_updates`: (sub-policies with the later of each
+    alike pair re-initialised, [K, K] distances, [K] re-initialised); otherwise unchanged,
+    NaN distances (`mlsh_jax.alike`)."""
+    cfg = spec.config
+    count = cfg.num_subpolicies
+    skip = lambda: (subpolicies, jnp.full((count, count), jnp.nan), jnp.zeros((count,), bool))
+    if not cfg.reinit_alike_updates:
+        return skip()
+    due = (jnp.asarray(cfg.reinit_alike_updates) == done).any()
+
+    def check():
+        seen = subpolicy_observation(spec, traj.obs, traj.macro_origin)
+        distances = pairwise_distances(spec, subpolicies, seen)
+        fresh = alike_later(distances, cfg.alike_threshold) & due
+        return reinitialise(spec, subpolicies, fresh, key), distances, fresh
+
+    return jax.lax.cond(anywhere(due, run_axes), check, skip)
+
+
 def mlsh_update(spec: MLSHSpec, state: TrainerState, run_axes: tuple[str, ...] = ()
                 ) -> tuple[TrainerState, UpdateMetrics]:
     """One update; `run_axes` names the enclosing `vmap` axes over runs (`rollout`)."""
@@ -209,7 +233,11 @@ def mlsh_update(spec: MLSHSpec, state: TrainerState, run_axes: tuple[str, ...] =
                                                       traj, k_sub)
     else:
         subpolicies, sub_metrics = state.subpolicies, zero_metrics((cfg.num_subpolicies,))
+    subpolicies, distance, fresh = reinit_alike(
+        spec, subpolicies, traj, state.update_step + 1, jax.random.fold_in(k_sub, 1), run_axes)
     metrics = summarize(spec, slots, traj, master_metrics, sub_metrics, overflow)
+    metrics = metrics.replace(subpolicy_distance=distance,
+                              subpolicy_reinitialised=fresh.astype(jnp.float32))
     slots = advance_phases(spec, slots.replace(master=masters), k_phase, run_axes)
     return TrainerState(slots=slots, subpolicies=subpolicies, key=key,
                         update_step=state.update_step + 1), metrics
@@ -256,4 +284,6 @@ def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics
         subpolicy=jax.tree.map(lambda x: (x * weight).sum(), sub_metrics),
         subpolicy_steps=steps,
         macro_overflow=overflow,
+        subpolicy_distance=jnp.full((cfg.num_subpolicies,) * 2, jnp.nan),
+        subpolicy_reinitialised=jnp.zeros((cfg.num_subpolicies,), jnp.float32),
     )

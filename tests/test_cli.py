@@ -138,6 +138,7 @@ def test_overrides_are_validated_together_not_one_by_one():
 @pytest.mark.parametrize("override, message", [
     ("network.activation=sigmoid", "network.activation='sigmoid': must be one of tanh, relu"),
     ("network.hidden_sizes=64,x", "network.hidden_sizes='64,x': expected comma-separated int"),
+    ("network.hidden_sizes=", "hidden_sizes=(): must be"),
     ("stagger=maybe", "stagger='maybe': expected bool"),
     ("master_ppo.gamma=2", "master_ppo.gamma=2.0: must be a number in [0, 1]"),
     ("network=64", "'network' is a group"),
@@ -226,7 +227,7 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     # D=50 is one moving-bandits episode, so every meta-test update ends one episode per env.
     train = cli("experiments.run", "--config", "moving_bandits.py", "--workdir", str(workdir),
                 "--config.num_slots=4", "--config.envs_per_slot=2", "--config.total_updates=4",
-                "--config.log_every=2", "--config.rollout_steps=50")
+                "--config.log_every=2", "--config.rollout_steps=50", "--config.candidates=3")
     assert train.returncode == 0, train.stderr
 
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -234,9 +235,8 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     for record in records:
         assert {"update", "env_steps", "steps_per_second", "episode_return", "joint_fraction",
                 "subpolicy_usage"} <= set(record)
-    # The shipped config trains k candidates per seed until update 100: each one's steps count.
-    k = load_config_file("moving_bandits").candidates
-    assert k > 1
+    # k candidates per seed train until update 100: each one's steps count.
+    k = 3
     assert records[-1]["env_steps"] == k * 4 * 4 * 2 * 50
     assert len(records[-1]["candidate_episode_return"][0]) == k
     events = EventAccumulator(str(workdir / "tensorboard"))
@@ -249,7 +249,7 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     saved = config_from_dict(json.loads((workdir / "config.json").read_text()))
     assert saved == dataclasses.replace(load_config_file("moving_bandits"), num_slots=4,
                                         envs_per_slot=2, total_updates=4, log_every=2,
-                                        rollout_steps=50)
+                                        rollout_steps=50, candidates=3)
 
     evaluate = cli("experiments.evaluate", "--workdir", str(workdir), "--tasks", "4",
                    "--updates", "2")

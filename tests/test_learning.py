@@ -18,7 +18,7 @@ from mlsh_jax.train import train
 
 @pytest.mark.slow
 def test_moving_bandits_quick_start_specialises_on_its_default_seed(tmp_path):
-    """The shipped config (best of 12 candidates per seed): always heading to one goal earns
+    """The shipped config (alike sub-policies restarted): always heading to one goal earns
     ~23, one sub-policy per goal ~39 at the end of warmup (the optimum is ~43.8; epsilon-
     exploration costs a bit)."""
     config = dataclasses.replace(load_config_file("moving_bandits.py"), log_every=50)

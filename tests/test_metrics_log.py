@@ -28,7 +28,9 @@ def metrics(episode_end_sum, episode_count, task_type, num_task_types=2):
         joint_fraction=zeros, subpolicy_usage=np.full((1, 1, 2), 0.5, np.float32),
         decisions_by_task_type=np.zeros((1, 1, num_task_types, 2), np.float32),
         master=ppo, subpolicy=ppo, subpolicy_steps=np.zeros((1, 1, 2), np.float32),
-        macro_overflow=np.zeros((1, 1), np.int32))
+        macro_overflow=np.zeros((1, 1), np.int32),
+        subpolicy_distance=np.full((1, 1, 2, 2), np.nan, np.float32),
+        subpolicy_reinitialised=np.zeros((1, 1, 2), np.float32))
 
 
 def test_episode_end_metrics_are_means_over_ended_episodes_overall_and_per_task_type():

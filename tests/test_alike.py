@@ -1,0 +1,122 @@
+"""Alike sub-policies found by the Hellinger distance of their actions, and the later one of
+each alike group re-initialised after the configured updates, nothing else touched."""
+
+import dataclasses
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.config_cli import apply_overrides
+from mlsh_jax.alike import alike_later, hellinger, pairwise_distances
+from mlsh_jax.config import ConfigError, PPOConfig, RunConfig
+from mlsh_jax.distributions import Categorical, DiagGaussian
+from mlsh_jax.mlsh import mlsh_update
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import init_subpolicies
+from compiled import init_jit
+
+TINY = RunConfig(num_slots=3, envs_per_slot=2, rollout_steps=20, macro_duration=5,
+                 warmup_updates=1, joint_updates=1, stagger=False, num_subpolicies=3,
+                 total_updates=4, log_every=4,
+                 master_ppo=PPOConfig(epochs=1, num_minibatches=1),
+                 sub_ppo=PPOConfig(epochs=1, num_minibatches=1))
+
+
+def test_hellinger_is_zero_for_equal_one_for_disjoint_and_exact_for_gaussians():
+    logits = jnp.log(jnp.asarray([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]) + 1e-30)
+    same = hellinger(Categorical(logits), Categorical(logits))
+    disjoint = hellinger(Categorical(logits[:1]), Categorical(jnp.log(
+        jnp.asarray([[0.0, 0.0, 1.0]]) + 1e-30)))
+    np.testing.assert_allclose(same, 0.0, atol=1e-3)
+    np.testing.assert_allclose(disjoint, 1.0, atol=1e-6)
+    # equal standard deviations s: H^2 = 1 - exp(-(m1 - m2)^2 / (8 s^2)) per dimension
+    first = DiagGaussian(mean=jnp.asarray([[0.0, 0.0]]), log_std=jnp.log(jnp.asarray([0.5, 0.5])))
+    second = DiagGaussian(mean=jnp.asarray([[1.0, 0.0]]), log_std=first.log_std)
+    expected = np.sqrt(1 - np.exp(-1.0 / (8 * 0.25)))
+    np.testing.assert_allclose(hellinger(first, second), [expected], rtol=1e-5)
+
+
+def test_each_alike_group_keeps_its_first_member():
+    far, near = 0.9, 0.1
+    # 0 ~ 1 ~ 2 (1 and 2 both close to 0): 1 and 2 re-initialised; 3 apart from all
+    distances = jnp.asarray([[0, near, near, far], [near, 0, near, far],
+                             [near, near, 0, far], [far, far, far, 0]])
+    np.testing.assert_array_equal(alike_later(distances, 0.37), [False, True, True, False])
+    # 1 is close to 0 only; 2 is close to 1 (re-initialised) but not to 0: 2 stays
+    chain = jnp.asarray([[0, near, far], [near, 0, near], [far, near, 0]])
+    np.testing.assert_array_equal(alike_later(chain, 0.37), [False, True, False])
+
+
+@pytest.fixture(scope="module")
+def updated():
+    """Two updates of TINY with a check after update 1, at thresholds that find every pair
+    alike (1.0) or none (1e-9), and without checks."""
+    def run(**changes):
+        spec = MLSHSpec.build(dataclasses.replace(TINY, **changes))
+        state = init_jit(spec, jax.random.PRNGKey(0))
+        step = jax.jit(lambda s: mlsh_update(spec, s))
+        first, metrics = step(state)
+        return spec, state, first, metrics, step(first)
+    return {"all": run(reinit_alike_updates=(1,), alike_threshold=1.0),
+            "none": run(reinit_alike_updates=(1,), alike_threshold=1e-9),
+            "off": run()}
+
+
+def test_after_a_check_the_later_alike_sub_policies_start_afresh_and_the_first_is_untouched(
+        updated):
+    spec, state, first, metrics, _ = updated["all"]
+    _, _, plain, _, _ = updated["off"]
+    np.testing.assert_array_equal(metrics.subpolicy_reinitialised, [0.0, 1.0, 1.0])
+    distances = np.asarray(metrics.subpolicy_distance)
+    assert distances.shape == (3, 3) and (distances[~np.eye(3, dtype=bool)] > 0).all()
+    take = lambda tree, k: jax.tree.map(lambda x: np.asarray(x[k]), tree)
+    key = jax.random.fold_in(jax.random.split(state.key, 5)[3], 1)
+    fresh = init_subpolicies(spec, key)
+    for k in (1, 2):
+        jax.tree.map(np.testing.assert_array_equal, take(first.subpolicies.params, k),
+                     take(fresh.params, k))
+        jax.tree.map(np.testing.assert_array_equal, take(first.subpolicies.opt_state, k),
+                     take(fresh.opt_state, k))
+        jax.tree.map(np.testing.assert_array_equal, take(first.subpolicies.return_stats, k),
+                     take(fresh.return_stats, k))
+    for part in ("params", "opt_state", "return_stats"):
+        jax.tree.map(np.testing.assert_array_equal, take(getattr(first.subpolicies, part), 0),
+                     take(getattr(plain.subpolicies, part), 0))
+    jax.tree.map(np.testing.assert_array_equal, first.subpolicies.obs_stats,
+                 plain.subpolicies.obs_stats)
+
+
+def test_no_alike_pair_or_no_check_due_leaves_the_run_as_without_checks(updated):
+    _, _, first, metrics, (second, later) = updated["none"]
+    _, _, plain_first, _, (plain_second, _) = updated["off"]
+    assert not np.asarray(metrics.subpolicy_reinitialised).any()
+    assert np.isnan(np.asarray(later.subpolicy_distance)).all()  # update 2: no check
+    for mine, theirs in ((first, plain_first), (second, plain_second)):
+        jax.tree.map(np.testing.assert_array_equal, mine.subpolicies, theirs.subpolicies)
+        jax.tree.map(np.testing.assert_array_equal, mine.slots.master, theirs.slots.master)
+
+
+def test_distances_are_measured_on_what_the_sub_policies_see(updated):
+    spec, _, first, metrics, _ = updated["all"]
+    obs = jnp.zeros((5, spec.env.observation_size))
+    same = first.subpolicies.replace(params=jax.tree.map(
+        lambda x: jnp.broadcast_to(x[:1], x.shape), first.subpolicies.params))
+    np.testing.assert_allclose(pairwise_distances(spec, same, obs), 0.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("field,value", [("reinit_alike_updates", (0,)),
+                                         ("reinit_alike_updates", [100]),
+                                         ("alike_threshold", 0.0), ("alike_threshold", 1.5)])
+def test_bad_alike_settings_name_the_value(field, value):
+    with pytest.raises(ConfigError, match=re.escape(f"{field}={value!r}:")):
+        RunConfig(**{field: value})
+
+
+def test_an_empty_override_turns_the_checks_off():
+    config = apply_overrides(RunConfig(reinit_alike_updates=(100, 200)), ["reinit_alike_updates="])
+    assert config.reinit_alike_updates == ()
+    assert apply_overrides(config, ["reinit_alike_updates=100,200"]).reinit_alike_updates == (
+        100, 200)
