@@ -38,13 +38,14 @@ def meta_test_config(config: RunConfig, num_tasks: int, updates: int, seed: int)
     """The training config turned into its meta-test: `updates` updates on new tasks.
 
     Hierarchical: num_tasks slots, W'=updates master-only updates and U=0, so no slot is ever
-    joint and phi with its observation statistics stays frozen by construction.
+    joint and phi with its observation statistics stays frozen by construction (and no check
+    of alike sub-policies restarts one).
     Flat: one slot whose single policy trains every update (`meta_test` vmaps it over tasks,
     each task with its own copy of the policy). Meta-test runs on one device (num_devices=1),
     whatever number of tasks it has.
     """
     common = dict(total_updates=updates, stagger=False, seed=seed, num_seeds=1, num_devices=1,
-                  candidates=1)
+                  candidates=1, reinit_alike_updates=())
     if config.hierarchical:
         return dataclasses.replace(config, algorithm="mlsh", num_slots=num_tasks,
                                    warmup_updates=updates, joint_updates=0, **common)

@@ -224,8 +224,10 @@ class RunConfig:
     the algorithm alone."""
     alike_threshold: float = 0.37
     """Mean Hellinger distance in [0, 1] below which two sub-policies count as alike. Set on
-    Moving Bandits' sub-policies at update 100, where those heading to one goal measured at most
-    0.33 and those heading to different goals at least 0.42 (docs/results.md)."""
+    Moving Bandits' sub-policies at update 100, where, on states of random walks, those heading
+    to one goal measured at most 0.33 and those heading to different goals at least 0.42
+    (docs/results.md). A task's own value: the distance depends on the action space (for
+    Gaussian actions it grows with their dimension) and on when skills form."""
     master_epsilon: float = 0.1
     """Probability that a macro-action's sub-policy is uniform random instead of the master's."""
     stagger: bool = True
@@ -377,6 +379,11 @@ class RunConfig:
                  f"must not end inside the selection window (updates {window_start + 1}-"
                  f"{self.selection_update}): at most {window_start} or at least "
                  f"{self.selection_update}")
+        _require(all(u > self.selection_update for u in self.reinit_alike_updates),
+                 "reinit_alike_updates", self.reinit_alike_updates,
+                 f"with candidates={self.candidates}, checks must come after "
+                 f"selection_update={self.selection_update} (the candidates are plain runs of "
+                 "the algorithm; empty: none)")
 
     def _check_env_options(self) -> envs.base.Environment:
         """The env these options build (checked by building it)."""

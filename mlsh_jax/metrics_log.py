@@ -60,7 +60,7 @@ def interval_record(metrics: UpdateMetrics,
         if m.decisions_by_task_type.shape[-2]:
             record["seed_subpolicy_usage_by_task_type"] = _rows(
                 m.decisions_by_task_type.sum(axis=1))
-    checked = ~np.isnan(m.subpolicy_distance).all(axis=(-2, -1))  # [seeds, updates]
+    checked = np.asarray(m.alike_checked, bool)  # [seeds, updates]
     if checked.any():
         record["alike_check"] = _alike_check(m, checked)
     for prefix, group in (("master", m.master), ("subpolicy", m.subpolicy)):

@@ -65,7 +65,8 @@ class UpdateMetrics:
     subpolicy: PPOMetrics           # averaged over sub-policies that took a step
     subpolicy_steps: jax.Array      # [K] optimizer steps each sub-policy took
     macro_overflow: jax.Array       # decisions dropped for lack of capacity (always 0)
-    subpolicy_distance: jax.Array   # [K, K] how differently they act, where checked (else NaN)
+    alike_checked: jax.Array        # whether alike sub-policies were looked for after this update
+    subpolicy_distance: jax.Array   # [K, K] how differently they act, where checked (else 0)
     subpolicy_reinitialised: jax.Array  # [K] 1 where re-initialised after this update
 
 
@@ -199,12 +200,13 @@ def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array,
 def reinit_alike(spec: MLSHSpec, subpolicies: Learner, traj: Trajectory, done: jax.Array,
                  key: jax.Array, run_axes: tuple[str, ...] = ()):
     """After update `done` in `reinit_alike_updates`: (sub-policies with the later of each
-    alike pair re-initialised, [K, K] distances, [K] re-initialised); otherwise unchanged,
-    NaN distances (`mlsh_jax.alike`)."""
+    alike pair re-initialised, whether a check ran, [K, K] distances, [K] re-initialised);
+    otherwise the sub-policies unchanged, False and zeros (`mlsh_jax.alike`)."""
     cfg = spec.config
     count = cfg.num_subpolicies
-    skip = lambda: (subpolicies, jnp.full((count, count), jnp.nan), jnp.zeros((count,), bool))
-    if not cfg.reinit_alike_updates:
+    skip = lambda: (subpolicies, jnp.zeros((), bool), jnp.zeros((count, count)),
+                    jnp.zeros((count,), bool))
+    if not cfg.reinit_alike_updates or count < 2:
         return skip()
     due = (jnp.asarray(cfg.reinit_alike_updates) == done).any()
 
@@ -212,7 +214,7 @@ def reinit_alike(spec: MLSHSpec, subpolicies: Learner, traj: Trajectory, done: j
         seen = subpolicy_observation(spec, traj.obs, traj.macro_origin)
         distances = pairwise_distances(spec, subpolicies, seen)
         fresh = alike_later(distances, cfg.alike_threshold) & due
-        return reinitialise(spec, subpolicies, fresh, key), distances, fresh
+        return reinitialise(spec, subpolicies, fresh, key), due, distances, fresh
 
     return jax.lax.cond(anywhere(due, run_axes), check, skip)
 
@@ -233,10 +235,12 @@ def mlsh_update(spec: MLSHSpec, state: TrainerState, run_axes: tuple[str, ...] =
                                                       traj, k_sub)
     else:
         subpolicies, sub_metrics = state.subpolicies, zero_metrics((cfg.num_subpolicies,))
-    subpolicies, distance, fresh = reinit_alike(
-        spec, subpolicies, traj, state.update_step + 1, jax.random.fold_in(k_sub, 1), run_axes)
+    # A key of its own: `state.key` is split in 5 above, so index 5 feeds no other stream.
+    subpolicies, checked, distance, fresh = reinit_alike(
+        spec, subpolicies, traj, state.update_step + 1, jax.random.fold_in(state.key, 5),
+        run_axes)
     metrics = summarize(spec, slots, traj, master_metrics, sub_metrics, overflow)
-    metrics = metrics.replace(subpolicy_distance=distance,
+    metrics = metrics.replace(alike_checked=checked, subpolicy_distance=distance,
                               subpolicy_reinitialised=fresh.astype(jnp.float32))
     slots = advance_phases(spec, slots.replace(master=masters), k_phase, run_axes)
     return TrainerState(slots=slots, subpolicies=subpolicies, key=key,
@@ -284,6 +288,7 @@ def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics
         subpolicy=jax.tree.map(lambda x: (x * weight).sum(), sub_metrics),
         subpolicy_steps=steps,
         macro_overflow=overflow,
-        subpolicy_distance=jnp.full((cfg.num_subpolicies,) * 2, jnp.nan),
+        alike_checked=jnp.zeros((), bool),
+        subpolicy_distance=jnp.zeros((cfg.num_subpolicies,) * 2),
         subpolicy_reinitialised=jnp.zeros((cfg.num_subpolicies,), jnp.float32),
     )

@@ -280,6 +280,9 @@ def _train(config: RunConfig, workdir: pathlib.Path, checkpoints: RunCheckpoints
         f"{run.num_devices} {jax.default_backend()} device(s)"
         + (f"; best of {run.candidates} candidates per seed, chosen after update "
            f"{run.selection_update}" if run.selects else "")
+        + (f"; alike sub-policies restarted after updates "
+           f"{', '.join(map(str, run.reinit_alike_updates))}"
+           if run.reinit_alike_updates and run.num_subpolicies > 1 else "")
         + (f"; resuming after update {done}" if done else ""))
     writers = []
     compiled: dict[tuple[int, int], Callable] = {}

@@ -13,7 +13,9 @@ from experiments.config_cli import apply_overrides
 from mlsh_jax.alike import alike_later, hellinger, pairwise_distances
 from mlsh_jax.config import ConfigError, PPOConfig, RunConfig
 from mlsh_jax.distributions import Categorical, DiagGaussian
+from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.mlsh import mlsh_update
+from mlsh_jax.normalization import normalize
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_subpolicies
 from compiled import init_jit
@@ -73,8 +75,7 @@ def test_after_a_check_the_later_alike_sub_policies_start_afresh_and_the_first_i
     distances = np.asarray(metrics.subpolicy_distance)
     assert distances.shape == (3, 3) and (distances[~np.eye(3, dtype=bool)] > 0).all()
     take = lambda tree, k: jax.tree.map(lambda x: np.asarray(x[k]), tree)
-    key = jax.random.fold_in(jax.random.split(state.key, 5)[3], 1)
-    fresh = init_subpolicies(spec, key)
+    fresh = init_subpolicies(spec, jax.random.fold_in(state.key, 5))
     for k in (1, 2):
         jax.tree.map(np.testing.assert_array_equal, take(first.subpolicies.params, k),
                      take(fresh.params, k))
@@ -92,19 +93,62 @@ def test_after_a_check_the_later_alike_sub_policies_start_afresh_and_the_first_i
 def test_no_alike_pair_or_no_check_due_leaves_the_run_as_without_checks(updated):
     _, _, first, metrics, (second, later) = updated["none"]
     _, _, plain_first, _, (plain_second, _) = updated["off"]
-    assert not np.asarray(metrics.subpolicy_reinitialised).any()
-    assert np.isnan(np.asarray(later.subpolicy_distance)).all()  # update 2: no check
+    assert bool(metrics.alike_checked) and not np.asarray(metrics.subpolicy_reinitialised).any()
+    assert not bool(later.alike_checked)  # update 2: no check
     for mine, theirs in ((first, plain_first), (second, plain_second)):
         jax.tree.map(np.testing.assert_array_equal, mine.subpolicies, theirs.subpolicies)
         jax.tree.map(np.testing.assert_array_equal, mine.slots.master, theirs.slots.master)
 
 
-def test_distances_are_measured_on_what_the_sub_policies_see(updated):
-    spec, _, first, metrics, _ = updated["all"]
-    obs = jnp.zeros((5, spec.env.observation_size))
-    same = first.subpolicies.replace(params=jax.tree.map(
-        lambda x: jnp.broadcast_to(x[:1], x.shape), first.subpolicies.params))
-    np.testing.assert_allclose(pairwise_distances(spec, same, obs), 0.0, atol=1e-3)
+def test_distances_are_those_of_the_sub_policies_on_their_normalised_observations(updated):
+    spec, _, first, _, _ = updated["all"]
+    raw = jax.random.normal(jax.random.PRNGKey(3), (64, spec.env.observation_size))
+    subpolicies = first.subpolicies
+    normed = normalize(subpolicies.obs_stats, raw, TINY.observation_clip, True)
+    one = lambda k: spec.subpolicy.apply(jax.tree.map(lambda x: x[k], subpolicies.params),
+                                         normed)[0]
+    expected = [[float(hellinger(one(i), one(j)).mean()) for j in range(3)] for i in range(3)]
+    np.testing.assert_allclose(pairwise_distances(spec, subpolicies, raw), expected, atol=1e-6)
+    identical = subpolicies.replace(params=jax.tree.map(
+        lambda x: jnp.broadcast_to(x[:1], x.shape), subpolicies.params))
+    np.testing.assert_allclose(pairwise_distances(spec, identical, raw), 0.0, atol=1e-3)
+
+
+def test_a_gaussian_policys_sub_policies_are_compared_too():
+    spec = MLSHSpec.build(dataclasses.replace(TINY, env="twowalk", backend="spring"))
+    subpolicies = init_subpolicies(spec, jax.random.PRNGKey(0))
+    # Means apart by 0.5 per action dimension between neighbours, log-std 0 (std 1):
+    # H^2 = 1 - exp(-dims * delta^2 / 8) for mean gaps delta.
+    shift = lambda bias: bias + 0.5 * jnp.arange(3.0)[:, None]
+    params = subpolicies.params
+    params["params"]["actor"]["Dense_2"]["bias"] = shift(
+        params["params"]["actor"]["Dense_2"]["bias"])
+    params["params"]["log_std"] = jnp.zeros_like(params["params"]["log_std"])
+    obs = jnp.zeros((4, spec.env.observation_size))
+    distances = np.asarray(pairwise_distances(spec, subpolicies.replace(params=params), obs))
+    dims = spec.env.action_space.dim
+    gap = 0.5 * np.abs(np.arange(3)[:, None] - np.arange(3)[None])
+    np.testing.assert_allclose(distances, np.sqrt(1 - np.exp(-dims * gap ** 2 / 8)), atol=2e-3)
+
+
+def test_meta_test_never_restarts_the_frozen_sub_policies():
+    config = dataclasses.replace(TINY, reinit_alike_updates=(1, 2), alike_threshold=1.0)
+    assert meta_test_config(config, num_tasks=2, updates=3, seed=1).reinit_alike_updates == ()
+
+
+def test_candidates_are_plain_runs_until_the_selection():
+    with pytest.raises(ConfigError, match=re.escape(
+            "reinit_alike_updates=(100, 200): with candidates=12, checks must come after "
+            "selection_update=100")):
+        RunConfig(candidates=12, reinit_alike_updates=(100, 200), total_updates=300)
+    assert RunConfig(candidates=12, reinit_alike_updates=(200,), total_updates=300).selects
+
+
+def test_one_sub_policy_is_never_checked():
+    spec = MLSHSpec.build(dataclasses.replace(TINY, num_subpolicies=1, reinit_alike_updates=(1,)))
+    state = init_jit(spec, jax.random.PRNGKey(0))
+    _, metrics = jax.jit(lambda s: mlsh_update(spec, s))(state)
+    assert not bool(metrics.alike_checked)
 
 
 @pytest.mark.parametrize("field,value", [("reinit_alike_updates", (0,)),

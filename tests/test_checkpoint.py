@@ -327,7 +327,8 @@ def _metrics_with(master_value_loss: np.ndarray) -> UpdateMetrics:
                          subpolicy_usage=zeros, decisions_by_task_type=zeros,
                          master=ppo.replace(value_loss=master_value_loss), subpolicy=ppo,
                          subpolicy_steps=zeros, macro_overflow=zeros,
-                         subpolicy_distance=zeros, subpolicy_reinitialised=zeros)
+                         alike_checked=zeros.astype(bool), subpolicy_distance=zeros,
+                         subpolicy_reinitialised=zeros)
 
 
 def test_non_finite_check_names_the_earliest_update_seed_and_quantity():

@@ -227,7 +227,8 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     # D=50 is one moving-bandits episode, so every meta-test update ends one episode per env.
     train = cli("experiments.run", "--config", "moving_bandits.py", "--workdir", str(workdir),
                 "--config.num_slots=4", "--config.envs_per_slot=2", "--config.total_updates=4",
-                "--config.log_every=2", "--config.rollout_steps=50", "--config.candidates=3")
+                "--config.log_every=2", "--config.rollout_steps=50", "--config.candidates=3",
+                "--config.reinit_alike_updates=")
     assert train.returncode == 0, train.stderr
 
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -249,7 +250,8 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     saved = config_from_dict(json.loads((workdir / "config.json").read_text()))
     assert saved == dataclasses.replace(load_config_file("moving_bandits"), num_slots=4,
                                         envs_per_slot=2, total_updates=4, log_every=2,
-                                        rollout_steps=50, candidates=3)
+                                        rollout_steps=50, candidates=3,
+                                        reinit_alike_updates=())
 
     evaluate = cli("experiments.evaluate", "--workdir", str(workdir), "--tasks", "4",
                    "--updates", "2")

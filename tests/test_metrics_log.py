@@ -29,7 +29,8 @@ def metrics(episode_end_sum, episode_count, task_type, num_task_types=2):
         decisions_by_task_type=np.zeros((1, 1, num_task_types, 2), np.float32),
         master=ppo, subpolicy=ppo, subpolicy_steps=np.zeros((1, 1, 2), np.float32),
         macro_overflow=np.zeros((1, 1), np.int32),
-        subpolicy_distance=np.full((1, 1, 2, 2), np.nan, np.float32),
+        alike_checked=np.zeros((1, 1), bool),
+        subpolicy_distance=np.zeros((1, 1, 2, 2), np.float32),
         subpolicy_reinitialised=np.zeros((1, 1, 2), np.float32))
 
 
