@@ -52,7 +52,6 @@ __all__ = [
     "WalkCrawlCourse",
     "WalkCrawlCourseSection",
     "WalkCrawlForward",
-    "is_known",
     "make",
     "names",
     "options",
@@ -115,15 +114,6 @@ def _imported_env_class(path: str) -> type[Environment[Any, Any]]:
             path, f"{module_name} has no dataclass {class_name!r} subclassing envs.Environment"
         )
     return env_class
-
-
-def is_known(name: str) -> bool:
-    """Whether `make(name)` finds an environment class (registered, or importable by path)."""
-    try:
-        _env_class(name)
-    except UnknownEnvironmentError:
-        return False
-    return True
 
 
 def options(name: str) -> tuple[str, ...]:
