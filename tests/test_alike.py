@@ -14,8 +14,9 @@ from mlsh_jax.alike import alike_later, hellinger, pairwise_distances
 from mlsh_jax.config import ConfigError, PPOConfig, RunConfig
 from mlsh_jax.distributions import Categorical, DiagGaussian
 from mlsh_jax.algorithms import meta_test_config
-from mlsh_jax.mlsh import mlsh_update
+from mlsh_jax.mlsh import mlsh_update, reinit_alike
 from mlsh_jax.normalization import normalize
+from mlsh_jax.rollout import rollout
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_subpolicies
 from compiled import init_jit
@@ -54,23 +55,21 @@ def test_each_alike_group_keeps_its_first_member():
 
 @pytest.fixture(scope="module")
 def updated():
-    """Two updates of TINY with a check after update 1, at thresholds that find every pair
-    alike (1.0) or none (1e-9), and without checks."""
-    def run(**changes):
-        spec = MLSHSpec.build(dataclasses.replace(TINY, **changes))
-        state = init_jit(spec, jax.random.PRNGKey(0))
-        step = jax.jit(lambda s: mlsh_update(spec, s))
-        first, metrics = step(state)
-        return spec, state, first, metrics, step(first)
-    return {"all": run(reinit_alike_updates=(1,), alike_threshold=1.0),
-            "none": run(reinit_alike_updates=(1,), alike_threshold=1e-9),
-            "off": run()}
+    """One state; an update with a check after update 1 at a threshold that finds every pair
+    alike (1.0), and updates without checks."""
+    specs = {name: MLSHSpec.build(dataclasses.replace(TINY, **changes)) for name, changes in (
+        ("all", dict(reinit_alike_updates=(1,), alike_threshold=1.0)), ("off", {}))}
+    state = init_jit(specs["off"], jax.random.PRNGKey(0))  # the checks change no initial state
+    step = {name: jax.jit(lambda s, spec=spec: mlsh_update(spec, s))
+            for name, spec in specs.items()}
+    first, metrics = step["all"](state)
+    plain, _ = step["off"](state)
+    return specs["all"], state, first, metrics, plain
 
 
 def test_after_a_check_the_later_alike_sub_policies_start_afresh_and_the_first_is_untouched(
         updated):
-    spec, state, first, metrics, _ = updated["all"]
-    _, _, plain, _, _ = updated["off"]
+    spec, state, first, metrics, plain = updated
     np.testing.assert_array_equal(metrics.subpolicy_reinitialised, [0.0, 1.0, 1.0])
     distances = np.asarray(metrics.subpolicy_distance)
     assert distances.shape == (3, 3) and (distances[~np.eye(3, dtype=bool)] > 0).all()
@@ -90,18 +89,22 @@ def test_after_a_check_the_later_alike_sub_policies_start_afresh_and_the_first_i
                  plain.subpolicies.obs_stats)
 
 
-def test_no_alike_pair_or_no_check_due_leaves_the_run_as_without_checks(updated):
-    _, _, first, metrics, (second, later) = updated["none"]
-    _, _, plain_first, _, (plain_second, _) = updated["off"]
-    assert bool(metrics.alike_checked) and not np.asarray(metrics.subpolicy_reinitialised).any()
-    assert not bool(later.alike_checked)  # update 2: no check
-    for mine, theirs in ((first, plain_first), (second, plain_second)):
-        jax.tree.map(np.testing.assert_array_equal, mine.subpolicies, theirs.subpolicies)
-        jax.tree.map(np.testing.assert_array_equal, mine.slots.master, theirs.slots.master)
+def test_no_alike_pair_or_no_check_due_leaves_the_sub_policies_as_they_were(updated):
+    _, state, _, _, _ = updated
+    spec = MLSHSpec.build(dataclasses.replace(TINY, reinit_alike_updates=(1,),
+                                              alike_threshold=1e-9))
+    _, traj = jax.jit(lambda s: rollout(spec, s.slots, s.subpolicies, jax.random.PRNGKey(1)))(
+        state)
+    check = jax.jit(lambda sub, t, done: reinit_alike(spec, sub, t, done,
+                                                      jax.random.PRNGKey(2)))
+    for done, due in ((1, True), (2, False)):
+        kept, checked, _, fresh = check(state.subpolicies, traj, jnp.int32(done))
+        assert bool(checked) == due and not np.asarray(fresh).any()
+        jax.tree.map(np.testing.assert_array_equal, kept, state.subpolicies)
 
 
 def test_distances_are_those_of_the_sub_policies_on_their_normalised_observations(updated):
-    spec, _, first, _, _ = updated["all"]
+    spec, _, first, _, _ = updated
     raw = jax.random.normal(jax.random.PRNGKey(3), (64, spec.env.observation_size))
     subpolicies = first.subpolicies
     normed = normalize(subpolicies.obs_stats, raw, TINY.observation_clip, True)
@@ -146,21 +149,7 @@ def test_candidates_are_plain_runs_until_the_selection():
 
 def test_one_sub_policy_is_never_checked():
     spec = MLSHSpec.build(dataclasses.replace(TINY, num_subpolicies=1, reinit_alike_updates=(1,)))
-    state = init_jit(spec, jax.random.PRNGKey(0))
-    _, metrics = jax.jit(lambda s: mlsh_update(spec, s))(state)
-    assert not bool(metrics.alike_checked)
-
-
-@pytest.mark.parametrize("field,value", [("reinit_alike_updates", (0,)),
-                                         ("reinit_alike_updates", [100]),
-                                         ("alike_threshold", 0.0), ("alike_threshold", 1.5)])
-def test_bad_alike_settings_name_the_value(field, value):
-    with pytest.raises(ConfigError, match=re.escape(f"{field}={value!r}:")):
-        RunConfig(**{field: value})
-
-
-def test_an_empty_override_turns_the_checks_off():
-    config = apply_overrides(RunConfig(reinit_alike_updates=(100, 200)), ["reinit_alike_updates="])
-    assert config.reinit_alike_updates == ()
-    assert apply_overrides(config, ["reinit_alike_updates=100,200"]).reinit_alike_updates == (
-        100, 200)
+    subpolicies = init_subpolicies(spec, jax.random.PRNGKey(0))
+    kept, checked, _, _ = reinit_alike(spec, subpolicies, None, jnp.int32(1),
+                                       jax.random.PRNGKey(1))
+    assert kept is subpolicies and not bool(checked)
