@@ -106,3 +106,19 @@ def test_routing_is_reported_per_seed_where_pooling_would_cancel_it():
 def test_one_seed_gets_no_per_seed_routing():
     record = interval_record(metrics(np.zeros((2, 0)), [1, 1], [0, 1]))
     assert "seed_subpolicy_usage_by_task_type" not in record
+
+
+def test_a_check_for_alike_sub_policies_is_recorded_with_its_distances_and_restarts():
+    plain = metrics(np.zeros((1, 0)), [1.0], [0], num_task_types=0)
+    record = interval_record(plain)
+    record.update(update=100, total_updates=300, env_steps=0, steps_per_second=1.0)
+    assert "alike_check" not in record and "alike" not in progress_line(record)
+    checked = plain.replace(
+        alike_checked=np.ones((1, 1), bool),
+        subpolicy_distance=np.asarray([[[[0.0, 0.125], [0.125, 0.0]]]], np.float32),
+        subpolicy_reinitialised=np.asarray([[[0.0, 1.0]]], np.float32))
+    record = interval_record(checked)
+    assert record["alike_check"] == {"seed_distances": [[[0.0, 0.125], [0.125, 0.0]]],
+                                     "seed_reinitialised": [[0, 1]]}
+    record.update(update=100, total_updates=300, env_steps=0, steps_per_second=1.0)
+    assert progress_line(record).endswith("alike: re-initialised in 1/1 runs")
