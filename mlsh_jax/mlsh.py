@@ -22,6 +22,7 @@ from mlsh_jax.alike import alike_later, pairwise_distances, reinitialise
 from mlsh_jax.distributions import epsilon_mixture
 from mlsh_jax.gae import compact_macros, macro_advantages, step_advantages
 from mlsh_jax.grouped import grouped_apply
+from mlsh_jax.networks import select_subpolicy
 from mlsh_jax.normalization import normalize, update_stats
 from mlsh_jax.ppo import Batch, PPOMetrics, grouped_ppo_update, sparse_ppo_update, zero_metrics
 from mlsh_jax.rollout import Trajectory, anywhere, rollout, subpolicy_observation
@@ -129,8 +130,7 @@ def _own_log_probs(module, stacked_params, obs, actions, learner):
     """Each row's log-probability under its own network of the K stacked ones (rows of no
     learner, `learner` >= K, get the last network's: they are masked out of every loss)."""
     per_network = jax.vmap(lambda p: module.apply(p, obs)[0].log_prob(actions))(stacked_params)
-    index = jnp.minimum(learner, per_network.shape[0] - 1)
-    return jnp.take_along_axis(per_network, index[None], axis=0)[0]
+    return select_subpolicy(per_network, jnp.minimum(learner, per_network.shape[0] - 1))
 
 
 def update_subpolicies(spec: MLSHSpec, subpolicies: Learner, phase_step: jax.Array,
