@@ -158,10 +158,14 @@ def progress_line(record: dict[str, Any], episode_end_names: tuple[str, ...] = (
 
 
 def _scalars(name: str, value: Any):
-    """(tag, number) pairs of a record field; lists (of lists) become one curve per item."""
+    """(tag, number) pairs of a record field; lists (of lists) become one curve per item,
+    dicts one per key (`alike_check/seed_distances/0/0/1`)."""
     if isinstance(value, list):
         for index, item in enumerate(value):
             yield from _scalars(f"{name}/{index}", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _scalars(f"{name}/{key}", item)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         yield name, value
 

@@ -4,7 +4,7 @@ interval, pooled over episodes, overall and per task type."""
 import jax
 import numpy as np
 
-from mlsh_jax.metrics_log import interval_record, progress_line
+from mlsh_jax.metrics_log import _scalars, interval_record, progress_line
 from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
 from mlsh_jax.ppo import PPOMetrics
 
@@ -122,3 +122,6 @@ def test_a_check_for_alike_sub_policies_is_recorded_with_its_distances_and_resta
                                      "seed_reinitialised": [[0, 1]]}
     record.update(update=100, total_updates=300, env_steps=0, steps_per_second=1.0)
     assert progress_line(record).endswith("alike: re-initialised in 1/1 runs")
+    curves = dict(_scalars("alike_check", record["alike_check"]))  # TensorBoard and W&B tags
+    assert curves["alike_check/seed_distances/0/0/1"] == 0.125
+    assert curves["alike_check/seed_reinitialised/0/1"] == 1
