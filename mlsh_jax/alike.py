@@ -50,10 +50,8 @@ def pairwise_distances(spec: MLSHSpec, subpolicies: Learner, raw_obs: jax.Array)
     normed = normalize(subpolicies.obs_stats, flat, cfg.observation_clip,
                        cfg.normalize_observations)
     dists, _ = apply_stacked(spec.subpolicy, subpolicies.params, normed)
-    one = lambda i: jax.tree.map(lambda x: x[i], dists)
-    count = cfg.num_subpolicies
-    return jnp.stack([jnp.stack([hellinger(one(i), one(j)).mean() for j in range(count)])
-                      for i in range(count)])
+    every_pair = jax.vmap(jax.vmap(hellinger, in_axes=(None, 0)), in_axes=(0, None))
+    return every_pair(dists, dists).mean(axis=-1)
 
 
 def alike_later(distances: jax.Array, threshold: float) -> jax.Array:
