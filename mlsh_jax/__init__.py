@@ -5,7 +5,7 @@ learn new tasks over the frozen sub-policies. What `python -m experiments.run` a
 `python -m experiments.evaluate` do, from Python:
 
     import mlsh_jax
-    config = mlsh_jax.RunConfig(env="moving_bandits", total_updates=100)
+    config = mlsh_jax.RunConfig(env="moving_bandits", total_updates=100)  # the paper's MLSH
     mlsh_jax.train(config, "runs/mb")  # the same call again resumes from the last checkpoint
     config, subpolicies = mlsh_jax.load_run("runs/mb")  # or shipped skills: "pretrained/twowalk"
     result = mlsh_jax.meta_test(config, subpolicies, num_tasks=64, updates=9, seed=1000)
@@ -13,8 +13,8 @@ learn new tasks over the frozen sub-policies. What `python -m experiments.run` a
 `result.mean_return[u]` is the mean episode return in update u + 1 on the new tasks. `updates`
 is how long each fresh master learns (`experiments.evaluate` uses the config's W, here 9);
 `seed` draws the new tasks (it uses the run's seed + META_TEST_SEED_OFFSET, tasks the run never
-trained on). The shipped configs are `experiments.configs.<name>.get_config()` (one file per
-task); every field of `RunConfig` is documented where it is declared (mlsh_jax/config.py).
+trained on). `RunConfig()` is the paper's algorithm alone; the shipped configs, such as the
+quick start's, are `experiments.configs.<name>.get_config()` (one file per task); every field of `RunConfig` is documented where it is declared (mlsh_jax/config.py).
 """
 
 from mlsh_jax.checkpoint import CheckpointError

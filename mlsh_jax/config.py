@@ -147,8 +147,9 @@ def _default_sub_ppo() -> PPOConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """One MLSH meta-training run. Defaults: the Moving Bandits setting of
-    experiments/configs/moving_bandits.py."""
+    """One MLSH meta-training run. Defaults: the paper's algorithm alone on Moving Bandits (its
+    K, N, W, U; 20 slots of 128 envs, 600 updates, no restarts); the shipped setting of each
+    task, restarts included where they are used, is experiments/configs/<task>.py."""
 
     env: str = "moving_bandits"
     """Environment name from the `envs` registry."""
@@ -383,7 +384,7 @@ class RunConfig:
                  "reinit_alike_updates", self.reinit_alike_updates,
                  f"with candidates={self.candidates}, checks must come after "
                  f"selection_update={self.selection_update} (the candidates are plain runs of "
-                 "the algorithm; empty: none)")
+                 "the algorithm; --config.reinit_alike_updates= for none)")
 
     def _check_env_options(self) -> envs.base.Environment:
         """The env these options build (checked by building it)."""

@@ -13,8 +13,8 @@ masters of the other goal's tasks choose it, and it learns from their steps. So 
 100 and 200, if the two sub-policies act alike on the last rollout's states (mean Hellinger
 distance of their actions below `alike_threshold`), the second is re-initialised
 (`reinit_alike_updates`; each check is recorded in metrics.jsonl, `alike_check`).
-`--config.reinit_alike_updates=` runs MLSH alone, and with `--config.candidates=12` the best
-of 12 candidates per seed, the previous default (docs/results.md has what each gives).
+`--config.reinit_alike_updates=` runs MLSH alone, and with `--config.candidates=12` added the
+best of 12 candidates per seed, the previous default (docs/results.md has what each gives).
 """
 
 from mlsh_jax.config import PPOConfig, RunConfig
