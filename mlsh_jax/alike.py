@@ -26,16 +26,21 @@ from mlsh_jax.state import Learner, init_subpolicies
 
 
 def hellinger(first, second) -> jax.Array:
-    """Per-sample Hellinger distance between two distributions of one family, in [0, 1]."""
+    """Per-sample Hellinger distance between two distributions of one family, in [0, 1]:
+    H = sqrt(1 - BC) with the Bhattacharyya coefficient BC = sum_a sqrt(p(a) q(a)) for
+    categorical actions and, for diagonal Gaussians, the product over dimensions of
+    sqrt(2 s_p s_q / (s_p^2 + s_q^2)) exp(-(m_p - m_q)^2 / (4 (s_p^2 + s_q^2))).
+
+    Both are computed from logarithms (log-probabilities, log-stds), so that near-zero
+    probabilities and tiny standard deviations neither underflow nor divide by zero."""
     if isinstance(first, Categorical):
         log_p = jax.nn.log_softmax(first.logits)
         log_q = jax.nn.log_softmax(second.logits)
         coefficient = jnp.exp(0.5 * (log_p + log_q)).sum(axis=-1)
     elif isinstance(first, DiagGaussian):
-        var_p, var_q = jnp.exp(2 * first.log_std), jnp.exp(2 * second.log_std)
-        total = var_p + var_q
-        log_coefficient = (0.5 * jnp.log(2 * jnp.sqrt(var_p * var_q) / total)
-                           - (first.mean - second.mean) ** 2 / (4 * total))
+        log_total = jnp.logaddexp(2 * first.log_std, 2 * second.log_std)  # log(s_p^2 + s_q^2)
+        log_coefficient = (0.5 * (jnp.log(2.0) + first.log_std + second.log_std - log_total)
+                           - (first.mean - second.mean) ** 2 / (4 * jnp.exp(log_total)))
         coefficient = jnp.exp(log_coefficient.sum(axis=-1))
     else:
         raise TypeError(f"no Hellinger distance for {type(first).__name__}")
@@ -54,16 +59,16 @@ def pairwise_distances(spec: MLSHSpec, subpolicies: Learner, raw_obs: jax.Array)
     return every_pair(dists, dists).mean(axis=-1)
 
 
-def alike_later(distances: jax.Array, threshold: float) -> jax.Array:
+def to_reinitialise(distances: jax.Array, threshold: float) -> jax.Array:
     """[K] bool: the sub-policies to re-initialise. Going in order, one is re-initialised when
     it is closer than `threshold` to an earlier one that is kept, so each alike group keeps
-    its first member."""
+    its first member. (K is static and small: the loop unrolls at trace time.)"""
     count = distances.shape[0]
-    fresh = jnp.zeros((count,), bool)
+    restart = jnp.zeros((count,), bool)
     for j in range(1, count):
-        close_to_kept = (distances[:j, j] < threshold) & ~fresh[:j]
-        fresh = fresh.at[j].set(close_to_kept.any())
-    return fresh
+        close_to_kept = (distances[:j, j] < threshold) & ~restart[:j]
+        restart = restart.at[j].set(close_to_kept.any())
+    return restart
 
 
 def reinitialise(spec: MLSHSpec, subpolicies: Learner, fresh: jax.Array,

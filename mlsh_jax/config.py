@@ -322,6 +322,10 @@ class RunConfig:
             isinstance(u, int) and not isinstance(u, bool) and u >= 1
             for u in self.reinit_alike_updates), "reinit_alike_updates",
             self.reinit_alike_updates, "must be a tuple of update numbers >= 1")
+        _require(self.total_updates not in self.reinit_alike_updates, "reinit_alike_updates",
+                 self.reinit_alike_updates,
+                 f"no check after the last update (total_updates={self.total_updates}): it "
+                 "could export a freshly initialised sub-policy; check earlier or train longer")
         _require(isinstance(self.alike_threshold, (int, float))
                  and not isinstance(self.alike_threshold, bool)
                  and 0 < self.alike_threshold <= 1, "alike_threshold", self.alike_threshold,
@@ -348,6 +352,7 @@ class RunConfig:
                  self.normalize_observations, "must be true or false")
         _require_positive_float("observation_clip", self.observation_clip)
         _require_positive_int("log_every", self.log_every)
+        self._check_one_alike_check_per_log_interval()
         _require_positive_int("checkpoint_every", self.checkpoint_every)
         _require(isinstance(self.checkpoint_minutes, (int, float))
                  and not isinstance(self.checkpoint_minutes, bool)
@@ -385,6 +390,19 @@ class RunConfig:
                  f"with candidates={self.candidates}, checks must come after "
                  f"selection_update={self.selection_update} (the candidates are plain runs of "
                  "the algorithm; --config.reinit_alike_updates= for none)")
+
+    def _check_one_alike_check_per_log_interval(self) -> None:
+        """The log records one check per interval (metrics.jsonl's `alike_check`), so two in
+        one interval would hide the first."""
+        by_interval: dict[int, int] = {}
+        for update in sorted(set(self.reinit_alike_updates)):
+            interval = (update - 1) // self.log_every
+            _require(interval not in by_interval, "reinit_alike_updates",
+                     self.reinit_alike_updates,
+                     f"at most one check per log interval (log_every={self.log_every}): "
+                     f"{by_interval.get(interval)} and {update} both fall in updates "
+                     f"{interval * self.log_every + 1}-{(interval + 1) * self.log_every}")
+            by_interval[interval] = update
 
     def _check_env_options(self) -> envs.base.Environment:
         """The env these options build (checked by building it)."""

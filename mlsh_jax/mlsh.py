@@ -18,7 +18,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from mlsh_jax.alike import alike_later, pairwise_distances, reinitialise
+from mlsh_jax.alike import pairwise_distances, reinitialise, to_reinitialise
 from mlsh_jax.distributions import epsilon_mixture
 from mlsh_jax.gae import compact_macros, macro_advantages, step_advantages
 from mlsh_jax.grouped import grouped_apply
@@ -68,7 +68,16 @@ class UpdateMetrics:
     macro_overflow: jax.Array       # decisions dropped for lack of capacity (always 0)
     alike_checked: jax.Array        # whether alike sub-policies were looked for after this update
     subpolicy_distance: jax.Array   # [K, K] how differently they act, where checked (else 0)
-    subpolicy_reinitialised: jax.Array  # [K] 1 where re-initialised after this update
+    subpolicy_reinitialised: jax.Array  # [K] bool: re-initialised after this update
+
+
+@flax.struct.dataclass
+class AlikeCheck:
+    """What `reinit_alike` found after one update."""
+
+    checked: jax.Array        # whether alike sub-policies were looked for
+    distance: jax.Array       # [K, K] mean Hellinger distances where checked (else 0)
+    reinitialised: jax.Array  # [K] bool
 
 
 def _time_last(x: jax.Array) -> jax.Array:
@@ -198,14 +207,17 @@ def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array,
 
 
 def reinit_alike(spec: MLSHSpec, subpolicies: Learner, traj: Trajectory, done: jax.Array,
-                 key: jax.Array, run_axes: tuple[str, ...] = ()):
-    """After update `done` in `reinit_alike_updates`: (sub-policies with the later of each
-    alike pair re-initialised, whether a check ran, [K, K] distances, [K] re-initialised);
-    otherwise the sub-policies unchanged, False and zeros (`mlsh_jax.alike`)."""
+                 key: jax.Array, run_axes: tuple[str, ...] = ()
+                 ) -> tuple[Learner, AlikeCheck]:
+    """After update `done` in `reinit_alike_updates`, the sub-policies with the later of each
+    alike pair re-initialised (`mlsh_jax.alike`); otherwise unchanged. The states compared are
+    the update's rollout's, normalised with the statistics that already hold the update's
+    batch, i.e. as the sub-policies will see them in the next rollout."""
     cfg = spec.config
     count = cfg.num_subpolicies
-    skip = lambda: (subpolicies, jnp.zeros((), bool), jnp.zeros((count, count)),
-                    jnp.zeros((count,), bool))
+    skip = lambda: (subpolicies, AlikeCheck(checked=jnp.zeros((), bool),
+                                            distance=jnp.zeros((count, count)),
+                                            reinitialised=jnp.zeros((count,), bool)))
     if not cfg.reinit_alike_updates or count < 2:
         return skip()
     due = (jnp.asarray(cfg.reinit_alike_updates) == done).any()
@@ -213,8 +225,9 @@ def reinit_alike(spec: MLSHSpec, subpolicies: Learner, traj: Trajectory, done: j
     def check():
         seen = subpolicy_observation(spec, traj.obs, traj.macro_origin)
         distances = pairwise_distances(spec, subpolicies, seen)
-        fresh = alike_later(distances, cfg.alike_threshold) & due
-        return reinitialise(spec, subpolicies, fresh, key), due, distances, fresh
+        restart = to_reinitialise(distances, cfg.alike_threshold) & due
+        return reinitialise(spec, subpolicies, restart, key), AlikeCheck(
+            checked=due, distance=jnp.where(due, distances, 0.0), reinitialised=restart)
 
     return jax.lax.cond(anywhere(due, run_axes), check, skip)
 
@@ -235,13 +248,11 @@ def mlsh_update(spec: MLSHSpec, state: TrainerState, run_axes: tuple[str, ...] =
                                                       traj, k_sub)
     else:
         subpolicies, sub_metrics = state.subpolicies, zero_metrics((cfg.num_subpolicies,))
-    # A key of its own: `state.key` is split in 5 above, so index 5 feeds no other stream.
-    subpolicies, checked, distance, fresh = reinit_alike(
-        spec, subpolicies, traj, state.update_step + 1, jax.random.fold_in(state.key, 5),
-        run_axes)
-    metrics = summarize(spec, slots, traj, master_metrics, sub_metrics, overflow)
-    metrics = metrics.replace(alike_checked=checked, subpolicy_distance=distance,
-                              subpolicy_reinitialised=fresh.astype(jnp.float32))
+    # A key of its own: `state.key` is split in 5 above and `fold_in` derives a key distinct
+    # from those five (with jax's default partitionable threefry it is `split(key, 6)[5]`).
+    subpolicies, alike = reinit_alike(spec, subpolicies, traj, state.update_step + 1,
+                                      jax.random.fold_in(state.key, 5), run_axes)
+    metrics = summarize(spec, slots, traj, master_metrics, sub_metrics, overflow, alike)
     slots = advance_phases(spec, slots.replace(master=masters), k_phase, run_axes)
     return TrainerState(slots=slots, subpolicies=subpolicies, key=key,
                         update_step=state.update_step + 1), metrics
@@ -265,7 +276,7 @@ def episode_totals(traj: Trajectory) -> EpisodeTotals:
 
 
 def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics: PPOMetrics,
-              sub_metrics: PPOMetrics, overflow) -> UpdateMetrics:
+              sub_metrics: PPOMetrics, overflow, alike: AlikeCheck) -> UpdateMetrics:
     cfg = spec.config
     decisions = traj.decision.astype(jnp.float32)
     chosen = jax.nn.one_hot(traj.subpolicy, cfg.num_subpolicies) * decisions[..., None]
@@ -288,7 +299,7 @@ def summarize(spec: MLSHSpec, slots: SlotState, traj: Trajectory, master_metrics
         subpolicy=jax.tree.map(lambda x: (x * weight).sum(), sub_metrics),
         subpolicy_steps=steps,
         macro_overflow=overflow,
-        alike_checked=jnp.zeros((), bool),
-        subpolicy_distance=jnp.zeros((cfg.num_subpolicies,) * 2),
-        subpolicy_reinitialised=jnp.zeros((cfg.num_subpolicies,), jnp.float32),
+        alike_checked=alike.checked,
+        subpolicy_distance=alike.distance,
+        subpolicy_reinitialised=alike.reinitialised,
     )

@@ -31,7 +31,7 @@ def metrics(episode_end_sum, episode_count, task_type, num_task_types=2):
         macro_overflow=np.zeros((1, 1), np.int32),
         alike_checked=np.zeros((1, 1), bool),
         subpolicy_distance=np.zeros((1, 1, 2, 2), np.float32),
-        subpolicy_reinitialised=np.zeros((1, 1, 2), np.float32))
+        subpolicy_reinitialised=np.zeros((1, 1, 2), bool))
 
 
 def test_episode_end_metrics_are_means_over_ended_episodes_overall_and_per_task_type():
@@ -116,7 +116,7 @@ def test_a_check_for_alike_sub_policies_is_recorded_with_its_distances_and_resta
     checked = plain.replace(
         alike_checked=np.ones((1, 1), bool),
         subpolicy_distance=np.asarray([[[[0.0, 0.125], [0.125, 0.0]]]], np.float32),
-        subpolicy_reinitialised=np.asarray([[[0.0, 1.0]]], np.float32))
+        subpolicy_reinitialised=np.asarray([[[False, True]]]))
     record = interval_record(checked)
     assert record["alike_check"] == {"seed_distances": [[[0.0, 0.125], [0.125, 0.0]]],
                                      "seed_reinitialised": [[0, 1]]}
