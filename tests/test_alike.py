@@ -25,8 +25,7 @@ from compiled import init_jit
 # observation statistics before the check: what the check keeps must be the trained state.
 TINY = RunConfig(algorithm="mlsh_no_warmup", num_slots=3, envs_per_slot=2, rollout_steps=20,
                  macro_duration=5, warmup_updates=1, joint_updates=1, stagger=False,
-                 num_subpolicies=3,
-                 total_updates=4, log_every=4,
+                 num_subpolicies=3, total_updates=4, log_every=4,
                  master_ppo=PPOConfig(epochs=1, num_minibatches=1),
                  sub_ppo=PPOConfig(epochs=1, num_minibatches=1))
 
