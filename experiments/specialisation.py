@@ -11,6 +11,9 @@ specialised when both hold, a definition fixed before any rate was measured with
   end of warmup (update W; one goal alone earns about 23, both about 39).
 Prints one line per seed and the rate with its Wilson 95 % interval, and writes
 specialisation.json (candidates_specialisation.json with --candidates) into OUT (default: DIR).
+It also counts the seeds whose sub-policies cover both goals, whatever their masters reach:
+judged early in a run (MLSH alone at update 100), those are the runs on their way to
+specialising, whose masters may still be below 30.
 """
 
 from __future__ import annotations
@@ -102,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                                    jax.random.PRNGKey(0))
         meta = result.seed_mean_return[index][-1]  # NaN if no episode: not specialised
         seed, candidate = divmod(index, config.candidates if args.candidates else 1)
-        specialised = covers_both_goals(shares) and meta >= META_TEST_RETURN
+        one_per_goal = covers_both_goals(shares)
+        specialised = one_per_goal and meta >= META_TEST_RETURN
         rows.append({"seed": config.seed + seed, "candidate": candidate if args.candidates
                      else None, "first_goal_shares": shares.round(4).tolist(),
+                     "one_per_goal": bool(one_per_goal),
                      "meta_test_return": meta if math.isfinite(meta) else None,
                      "specialised": bool(specialised)})
         which = f"seed {config.seed + seed}" + (f" candidate {candidate}" if args.candidates
@@ -115,13 +120,17 @@ def main(argv: list[str] | None = None) -> int:
             + ("specialised" if specialised else "not specialised"), flush=True)
     count = sum(row["specialised"] for row in rows)
     low, high = wilson_interval(count, runs)
+    covering = sum(row["one_per_goal"] for row in rows)
+    covering_low, covering_high = wilson_interval(covering, runs)
     summary = (f"{count} of {runs} specialised ({count / runs:.1%}; Wilson 95 % interval "
-               f"{low:.3f}-{high:.3f})")
+               f"{low:.3f}-{high:.3f}); {covering} of {runs} with one sub-policy per goal "
+               f"({covering_low:.3f}-{covering_high:.3f})")
     report = {"definition": {"goal_share": GOAL_SHARE, "layouts": FIRST_GOAL_LAYOUTS,
                              "meta_test_return": META_TEST_RETURN, "meta_test_update": updates,
                              "meta_test_tasks": args.tasks},
               "specialised": count, "runs": runs, "rate": count / runs,
-              "wilson_95": [low, high], "rows": rows}
+              "wilson_95": [low, high], "one_per_goal": covering,
+              "one_per_goal_wilson_95": [covering_low, covering_high], "rows": rows}
     out = "candidates_specialisation.json" if args.candidates else "specialisation.json"
     directory = args.out or args.workdir
     directory.mkdir(parents=True, exist_ok=True)

@@ -59,8 +59,10 @@ def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys
     report = json.loads((tmp_path / "candidates_specialisation.json").read_text())
     assert [(row["seed"], row["candidate"]) for row in report["rows"]] == [(0, 0), (0, 1)]
     assert report["specialised"] == 0  # two updates: random walks, no skill per goal
-    assert capsys.readouterr().out.strip().endswith("0 of 2 specialised (0.0%; Wilson 95 % "
-                                                    "interval 0.000-0.658)")
+    assert report["one_per_goal"] == sum(row["one_per_goal"] for row in report["rows"]) == 0
+    assert capsys.readouterr().out.strip().endswith(
+        "0 of 2 specialised (0.0%; Wilson 95 % interval 0.000-0.658); 0 of 2 with one "
+        "sub-policy per goal (0.000-0.658)")
 
 
 def test_the_command_refuses_candidates_of_a_run_that_had_one(tmp_path, capsys):
