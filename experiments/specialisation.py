@@ -12,8 +12,8 @@ specialised when both hold, a definition fixed before any rate was measured with
 Prints one line per seed and the rate with its Wilson 95 % interval, and writes
 specialisation.json (candidates_specialisation.json with --candidates) into OUT (default: DIR).
 It also counts the seeds whose sub-policies cover both goals, whatever their masters reach:
-judged early in a run (MLSH alone at update 100), those are the runs on their way to
-specialising, whose masters may still be below 30.
+judged early in a run (MLSH alone at update 100), those are runs that may still specialise,
+their masters still below 30.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ learn new tasks over the frozen sub-policies. What `python -m experiments.run` a
 is how long each fresh master learns (`experiments.evaluate` uses the config's W, here 9);
 `seed` draws the new tasks (it uses the run's seed + META_TEST_SEED_OFFSET, tasks the run never
 trained on). `RunConfig()` is the paper's algorithm alone; the shipped configs, such as the
-quick start's, are `experiments.configs.<name>.get_config()` (one file per task); every field of `RunConfig` is documented where it is declared (mlsh_jax/config.py).
+quick start's, are `experiments.configs.<name>.get_config()` (one file per task); every field
+of `RunConfig` is documented where it is declared (mlsh_jax/config.py).
 """
 
 from mlsh_jax.checkpoint import CheckpointError

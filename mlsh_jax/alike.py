@@ -32,7 +32,8 @@ def hellinger(first, second) -> jax.Array:
     sqrt(2 s_p s_q / (s_p^2 + s_q^2)) exp(-(m_p - m_q)^2 / (4 (s_p^2 + s_q^2))).
 
     Both are computed from logarithms (log-probabilities, log-stds), so that near-zero
-    probabilities and tiny standard deviations neither underflow nor divide by zero."""
+    probabilities and tiny standard deviations (down to log-std -40 and beyond) neither
+    underflow nor divide by zero."""
     if isinstance(first, Categorical):
         log_p = jax.nn.log_softmax(first.logits)
         log_q = jax.nn.log_softmax(second.logits)
@@ -40,7 +41,7 @@ def hellinger(first, second) -> jax.Array:
     elif isinstance(first, DiagGaussian):
         log_total = jnp.logaddexp(2 * first.log_std, 2 * second.log_std)  # log(s_p^2 + s_q^2)
         log_coefficient = (0.5 * (jnp.log(2.0) + first.log_std + second.log_std - log_total)
-                           - (first.mean - second.mean) ** 2 / (4 * jnp.exp(log_total)))
+                           - ((first.mean - second.mean) * jnp.exp(-0.5 * log_total)) ** 2 / 4)
         coefficient = jnp.exp(log_coefficient.sum(axis=-1))
     else:
         raise TypeError(f"no Hellinger distance for {type(first).__name__}")
@@ -71,13 +72,13 @@ def to_reinitialise(distances: jax.Array, threshold: float) -> jax.Array:
     return restart
 
 
-def reinitialise(spec: MLSHSpec, subpolicies: Learner, fresh: jax.Array,
+def reinitialise(spec: MLSHSpec, subpolicies: Learner, restart: jax.Array,
                  key: jax.Array) -> Learner:
-    """`subpolicies` with those where `fresh` [K] newly initialised: parameters, Adam state
+    """`subpolicies` with those where `restart` [K] newly initialised: parameters, Adam state
     and return statistics; the others and the shared observation statistics unchanged."""
     new = init_subpolicies(spec, key)
     pick = lambda new_leaf, old_leaf: jnp.where(
-        fresh.reshape((-1,) + (1,) * (old_leaf.ndim - 1)), new_leaf, old_leaf)
+        restart.reshape((-1,) + (1,) * (old_leaf.ndim - 1)), new_leaf, old_leaf)
     return subpolicies.replace(
         params=jax.tree.map(pick, new.params, subpolicies.params),
         opt_state=jax.tree.map(pick, new.opt_state, subpolicies.opt_state),

@@ -303,7 +303,7 @@ def load_subpolicies(workdir: pathlib.Path, template, name: str = SUBPOLICIES_FI
     path = pathlib.Path(workdir) / name
     if not path.exists():
         raise CheckpointError(f"no sub-policy checkpoint at {path}; train first with "
-                              f"`python -m experiments.run --config CONFIG.py --workdir {workdir}`")
+                              f"`python -m experiments.run --config NAME.py --workdir {workdir}`")
     return _restore_subpolicies(path, read_subpolicies(path), template)
 
 

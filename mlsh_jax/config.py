@@ -222,7 +222,8 @@ class RunConfig:
     them; the others are re-initialised (`mlsh_jax.alike`). MLSH's sub-policies can settle on
     one skill, and nothing in its updates separates them again; a fresh one beside a committed
     one is separated by the masters that the committed skill does not serve. Empty: never,
-    the algorithm alone."""
+    the algorithm alone. None at `total_updates` (it could export an untrained sub-policy) and
+    at most one per `log_every` interval (the log records one); flat learners never check."""
     alike_threshold: float = 0.37
     """Mean Hellinger distance in [0, 1] below which two sub-policies count as alike. Set on
     Moving Bandits' sub-policies at update 100, where, on states of random walks, those heading
@@ -322,10 +323,6 @@ class RunConfig:
             isinstance(u, int) and not isinstance(u, bool) and u >= 1
             for u in self.reinit_alike_updates), "reinit_alike_updates",
             self.reinit_alike_updates, "must be a tuple of update numbers >= 1")
-        _require(self.total_updates not in self.reinit_alike_updates, "reinit_alike_updates",
-                 self.reinit_alike_updates,
-                 f"no check after the last update (total_updates={self.total_updates}): it "
-                 "could export a freshly initialised sub-policy; check earlier or train longer")
         _require(isinstance(self.alike_threshold, (int, float))
                  and not isinstance(self.alike_threshold, bool)
                  and 0 < self.alike_threshold <= 1, "alike_threshold", self.alike_threshold,
@@ -352,7 +349,8 @@ class RunConfig:
                  self.normalize_observations, "must be true or false")
         _require_positive_float("observation_clip", self.observation_clip)
         _require_positive_int("log_every", self.log_every)
-        self._check_one_alike_check_per_log_interval()
+        if self.hierarchical and self.num_subpolicies > 1:  # flat learners never check
+            self._check_alike_updates()
         _require_positive_int("checkpoint_every", self.checkpoint_every)
         _require(isinstance(self.checkpoint_minutes, (int, float))
                  and not isinstance(self.checkpoint_minutes, bool)
@@ -391,9 +389,15 @@ class RunConfig:
                  f"selection_update={self.selection_update} (the candidates are plain runs of "
                  "the algorithm; --config.reinit_alike_updates= for none)")
 
-    def _check_one_alike_check_per_log_interval(self) -> None:
-        """The log records one check per interval (metrics.jsonl's `alike_check`), so two in
-        one interval would hide the first."""
+    def _check_alike_updates(self) -> None:
+        """No check after the last update, where a restart would go out untrained with the
+        export; at most one per log interval, as the log records one (metrics.jsonl's
+        `alike_check`) and two would hide the first."""
+        _require(self.total_updates not in self.reinit_alike_updates, "reinit_alike_updates",
+                 self.reinit_alike_updates,
+                 f"no check after the last update (total_updates={self.total_updates}): it "
+                 "could export a freshly initialised sub-policy; check earlier, train longer, "
+                 "or --config.reinit_alike_updates= for none")
         by_interval: dict[int, int] = {}
         for update in sorted(set(self.reinit_alike_updates)):
             interval = (update - 1) // self.log_every

@@ -30,7 +30,7 @@ def read_run_config(workdir: str | pathlib.Path) -> RunConfig:
     path = pathlib.Path(workdir) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"no {CONFIG_FILE} in {workdir}; train first with "
-                              f"`python -m experiments.run --config CONFIG.py --workdir {workdir}`")
+                              f"`python -m experiments.run --config NAME.py --workdir {workdir}`")
     try:
         return config_from_dict(read_json(path))
     except ConfigError as error:
@@ -68,7 +68,7 @@ def restore_checkpoint(workdir: pathlib.Path, config: RunConfig, update: int | N
         held = checkpoints.all_steps()
         if not held:
             raise CheckpointError(f"no checkpoint in {workdir / CHECKPOINTS_DIR}; train first "
-                                  f"with `python -m experiments.run --config CONFIG.py "
+                                  f"with `python -m experiments.run --config NAME.py "
                                   f"--workdir {workdir}`")
         spec = MLSHSpec.build(config)
         template = lambda step: state_template(spec, step)

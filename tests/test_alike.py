@@ -201,6 +201,14 @@ def test_bad_alike_settings_name_the_value_and_the_rule(changes, rule):
         RunConfig(**changes)
 
 
+@pytest.mark.parametrize("changes", [dict(algorithm="scratch"), dict(algorithm="shared"),
+                                     dict(num_subpolicies=1)])
+def test_learners_that_never_check_are_not_held_to_the_checks_rules(changes):
+    config = RunConfig(reinit_alike_updates=(100, 110), total_updates=100, log_every=25,
+                       **changes)
+    assert config.total_updates == 100
+
+
 def test_an_empty_override_turns_the_checks_off():
     config = apply_overrides(RunConfig(reinit_alike_updates=(100, 200)), ["reinit_alike_updates="])
     assert config.reinit_alike_updates == ()

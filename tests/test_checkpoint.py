@@ -328,7 +328,7 @@ def _metrics_with(master_value_loss: np.ndarray) -> UpdateMetrics:
                          master=ppo.replace(value_loss=master_value_loss), subpolicy=ppo,
                          subpolicy_steps=zeros, macro_overflow=zeros,
                          alike_checked=zeros.astype(bool), subpolicy_distance=zeros,
-                         subpolicy_reinitialised=zeros)
+                         subpolicy_reinitialised=zeros.astype(bool))
 
 
 def test_non_finite_check_names_the_earliest_update_seed_and_quantity():

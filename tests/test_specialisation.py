@@ -53,7 +53,7 @@ def test_go_to_goal_sub_policies_cover_both_goals_and_a_copied_one_does_not():
     assert not covers_both_goals(shares(copied))
 
 
-def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys):
+def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys, monkeypatch):
     train(TINY, tmp_path, log=lambda _: None)
     assert main(["--workdir", str(tmp_path), "--candidates", "--tasks", "2"]) == 0
     report = json.loads((tmp_path / "candidates_specialisation.json").read_text())
@@ -63,6 +63,15 @@ def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys
     assert capsys.readouterr().out.strip().endswith(
         "0 of 2 specialised (0.0%; Wilson 95 % interval 0.000-0.658); 0 of 2 with one "
         "sub-policy per goal (0.000-0.658)")
+    # sub-policies that cover both goals under masters below 30 (10-step episodes): one per
+    # goal, not specialised
+    monkeypatch.setattr("experiments.specialisation.covers_both_goals", lambda shares: True)
+    assert main(["--workdir", str(tmp_path), "--candidates", "--tasks", "2",
+                 "--out", str(tmp_path / "covering")]) == 0
+    report = json.loads((tmp_path / "covering" / "candidates_specialisation.json").read_text())
+    assert report["one_per_goal"] == 2 and report["specialised"] == 0
+    assert [(row["one_per_goal"], row["specialised"]) for row in report["rows"]] == [
+        (True, False), (True, False)]
 
 
 def test_the_command_refuses_candidates_of_a_run_that_had_one(tmp_path, capsys):
