@@ -61,6 +61,14 @@ def covers_both_goals(shares: np.ndarray, least: float = GOAL_SHARE) -> bool:
     return any(a != b for a in to_goal[0] for b in to_goal[1])
 
 
+def judge(shares: np.ndarray, meta_test_return: float) -> dict[str, bool]:
+    """A seed's two verdicts: one sub-policy per goal (`shares` [K, 2]), and specialised (that
+    and fresh masters at `META_TEST_RETURN` or more; NaN, no episode, is not)."""
+    one_per_goal = covers_both_goals(shares)
+    return {"one_per_goal": bool(one_per_goal),
+            "specialised": bool(one_per_goal and meta_test_return >= META_TEST_RETURN)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(
         prog="python -m experiments.specialisation",
@@ -105,19 +113,18 @@ def main(argv: list[str] | None = None) -> int:
                                    jax.random.PRNGKey(0))
         meta = result.seed_mean_return[index][-1]  # NaN if no episode: not specialised
         seed, candidate = divmod(index, config.candidates if args.candidates else 1)
-        one_per_goal = covers_both_goals(shares)
-        specialised = one_per_goal and meta >= META_TEST_RETURN
+        verdict = judge(shares, meta)
         rows.append({"seed": config.seed + seed, "candidate": candidate if args.candidates
                      else None, "first_goal_shares": shares.round(4).tolist(),
-                     "one_per_goal": bool(one_per_goal),
+                     "one_per_goal": verdict["one_per_goal"],
                      "meta_test_return": meta if math.isfinite(meta) else None,
-                     "specialised": bool(specialised)})
+                     "specialised": verdict["specialised"]})
         which = f"seed {config.seed + seed}" + (f" candidate {candidate}" if args.candidates
                                                  else "")
         print(f"{which}: first goal " + ", ".join(
             f"sub-policy {k} {a:.0%}/{b:.0%}" for k, (a, b) in enumerate(shares))
             + f"; meta-test at update {updates} {meta:.2f}; "
-            + ("specialised" if specialised else "not specialised"), flush=True)
+            + ("specialised" if verdict["specialised"] else "not specialised"), flush=True)
     count = sum(row["specialised"] for row in rows)
     low, high = wilson_interval(count, runs)
     covering = sum(row["one_per_goal"] for row in rows)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments.pictures import _logits, first_goal_shares
-from experiments.specialisation import covers_both_goals, main, wilson_interval
+from experiments.specialisation import covers_both_goals, judge, main, wilson_interval
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.train import CONFIG_FILE, config_to_json, train
@@ -53,7 +53,18 @@ def test_go_to_goal_sub_policies_cover_both_goals_and_a_copied_one_does_not():
     assert not covers_both_goals(shares(copied))
 
 
-def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("shares,meta,verdict", [
+    ([[0.9, 0.1], [0.1, 0.9]], 35.0, (True, True)),
+    ([[0.9, 0.1], [0.1, 0.9]], 28.0, (True, False)),  # one per goal, masters still below 30
+    ([[0.9, 0.1], [0.9, 0.1]], 35.0, (False, False)),
+    ([[0.9, 0.1], [0.1, 0.9]], float("nan"), (True, False))])  # no episode ended
+def test_a_seed_is_one_per_goal_by_its_shares_and_specialised_by_both_tests(shares, meta,
+                                                                             verdict):
+    judged = judge(np.asarray(shares), meta)
+    assert (judged["one_per_goal"], judged["specialised"]) == verdict
+
+
+def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys):
     train(TINY, tmp_path, log=lambda _: None)
     assert main(["--workdir", str(tmp_path), "--candidates", "--tasks", "2"]) == 0
     report = json.loads((tmp_path / "candidates_specialisation.json").read_text())
@@ -63,15 +74,6 @@ def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys
     assert capsys.readouterr().out.strip().endswith(
         "0 of 2 specialised (0.0%; Wilson 95 % interval 0.000-0.658); 0 of 2 with one "
         "sub-policy per goal (0.000-0.658)")
-    # sub-policies that cover both goals under masters below 30 (10-step episodes): one per
-    # goal, not specialised
-    monkeypatch.setattr("experiments.specialisation.covers_both_goals", lambda shares: True)
-    assert main(["--workdir", str(tmp_path), "--candidates", "--tasks", "2",
-                 "--out", str(tmp_path / "covering")]) == 0
-    report = json.loads((tmp_path / "covering" / "candidates_specialisation.json").read_text())
-    assert report["one_per_goal"] == 2 and report["specialised"] == 0
-    assert [(row["one_per_goal"], row["specialised"]) for row in report["rows"]] == [
-        (True, False), (True, False)]
 
 
 def test_the_command_refuses_candidates_of_a_run_that_had_one(tmp_path, capsys):
