@@ -12,7 +12,9 @@ two such sub-policies again, but a fresh sub-policy beside a committed one is se
 masters of the other goal's tasks choose it, and it learns from their steps. So after updates
 100 and 200, if the two sub-policies act alike on the last rollout's states (mean Hellinger
 distance of their actions below `alike_threshold`), the second is re-initialised
-(`reinit_alike_updates`; each check is recorded in metrics.jsonl, `alike_check`).
+(`reinit_alike_updates`; each check is recorded in metrics.jsonl, `alike_check`). On 64
+fresh seeds this config ended with one sub-policy per goal in 64; MLSH alone, in 17 at
+update 100.
 `--config.reinit_alike_updates=` runs MLSH alone, and with `--config.candidates=12` added the
 best of 12 candidates per seed, the previous default (docs/results.md has what each gives).
 """
