@@ -1,0 +1,227 @@
+"""What a Walk/Crawl run's Humanoid sub-policies do on their own, and what fixed sequences of
+them do on the combination course: which task each skill serves and in what posture, without
+training a master.
+
+    python -m experiments.humanoid_skills --workdir DIR [--episodes 8] [--seed 0]
+        [--seed-index R] [--course]
+
+Skills (default): each sub-policy alone, chosen at every macro-action, for whole episodes of
+`walk_crawl` in each task (walk, crawl); prints per sub-policy and task the return and the
+torso's way (± SE over episodes), the share of episodes that fell (walk ends below 1.0 m), and
+the posture over the steps taken: the torso's mean height, the share of steps with the torso
+below 0.93 m (low enough to pass under the crawl box, whose underside is at 1.0 m) and at 1.0 m
+or higher (paid while walking), and the share of steps with the torso under the box (crawl).
+
+Course (`--course`): on `walk_crawl_course` (3000 steps: walk past x = 25 m, then crawl back
+under the box), each sub-policy alone and, for every ordered pair (a, b) and 0 < m < M (M
+macro-actions per episode), a for the first m macro-actions and b for the rest; prints the
+return, the farthest torso x, the share of episodes that reached the crawl phase and the torso
+x at the end. A master that switches more often or reacts to where the body is may do better.
+
+Actions are sampled, as in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import itertools
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from envs.humanoid import CRAWL, WALK
+from envs.humanoid_original import BOX_BOTTOM, WALK_CRAWL_BOX_X, WalkCrawlCourse
+from experiments.config_cli import CliParser, error_exit, int_at_least
+from experiments.pictures import load_seed_subpolicies
+from mlsh_jax.checkpoint import CheckpointError
+from mlsh_jax.compile_cache import enable_compile_cache
+from mlsh_jax.config import ConfigError, RunConfig
+from mlsh_jax.rollout import position, subpolicy_outputs
+from mlsh_jax.runs import read_run_config
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import Learner
+
+TASK_NAMES = {WALK: "walk", CRAWL: "crawl"}
+
+UNDER_BOX_TORSO_Z = 0.93
+"""Torso height (m) below which the body can pass under the box: its underside (1.0 m) less
+the torso capsule's radius (0.07 m)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeSummary:
+    """Means over episodes (and their standard errors) of one sub-policy or schedule on one
+    task; posture shares are over every step taken in those episodes."""
+
+    episode_return: float
+    return_se: float
+    moved_x: float          # torso x at the end less at the start (m)
+    moved_x_se: float
+    farthest_x: float       # the episodes' mean of their largest torso x (m)
+    fell: float             # share of episodes that ended before the time limit
+    mean_torso_z: float
+    below_under_box_z: float  # share of steps with the torso below UNDER_BOX_TORSO_Z
+    at_walk_z: float        # share of steps with the torso at 1.0 m or higher
+    under_box: float        # share of steps with the torso x within the box's x span
+    crawl_phase: float      # share of episodes that reached the course's crawl phase
+
+
+def summarise(x: np.ndarray, z: np.ndarray, alive: np.ndarray, reward: np.ndarray,
+              crawl_phase: np.ndarray, start_x: np.ndarray) -> EpisodeSummary:
+    """The summary of episodes from per-step arrays [episodes, steps]: the torso's x and z
+    after each step, whether the step was taken (the episode had not ended before it), its
+    reward and course phase after it; `start_x` [episodes] is the torso x before the first
+    step."""
+    count = len(x)
+    taken = alive.astype(bool)
+    last = np.maximum(taken.sum(1) - 1, 0)
+    rows = np.arange(count)
+    returns = np.where(taken, reward, 0.0).sum(1)
+    moved = x[rows, last] - start_x
+    box_far, box_near = WALK_CRAWL_BOX_X
+    z_taken = z[taken]
+    x_taken = x[taken]
+    return EpisodeSummary(
+        episode_return=float(returns.mean()), return_se=_se(returns),
+        moved_x=float(moved.mean()), moved_x_se=_se(moved),
+        farthest_x=float(np.where(taken, x, -np.inf).max(1).mean()),
+        fell=float(np.mean(taken.sum(1) < x.shape[1])),
+        mean_torso_z=float(z_taken.mean()),
+        below_under_box_z=float(np.mean(z_taken < UNDER_BOX_TORSO_Z)),
+        at_walk_z=float(np.mean(z_taken >= BOX_BOTTOM)),
+        under_box=float(np.mean((x_taken >= box_far) & (x_taken <= box_near))),
+        crawl_phase=float(np.mean((np.where(taken, crawl_phase, 0.0) > 0).any(1))))
+
+
+def _se(values: np.ndarray) -> float:
+    """Standard error of the mean over episodes (0 for one episode)."""
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _episodes(spec: MLSHSpec, subpolicies: Learner, tasks, schedules: jax.Array,
+              keys: jax.Array):
+    """Per-step arrays [schedules, tasks, episodes, steps] (torso x, torso z, step taken,
+    reward, course phase) and the torso x at each start [schedules, tasks, episodes] of
+    episodes in which schedule[m] runs the m-th macro-action."""
+    env, duration = spec.config.make_env(), spec.config.macro_duration  # no auto-reset
+
+    def episode(schedule, task, key):
+        reset_key, step_keys = jax.random.split(key)
+        obs, state = env.reset(reset_key, task)
+
+        def act(carry, step_key):
+            obs, state, origin, alive = carry
+            action_key, env_key = jax.random.split(step_key)
+            t = state.t
+            z = schedule[jnp.minimum(t // duration, len(schedule) - 1)]
+            origin = jnp.where(t % duration == 0, position(spec, obs), origin)
+            dist, _ = subpolicy_outputs(spec, subpolicies, obs, z, origin)
+            obs, state, reward, done, info = env.step(env_key, state, dist.sample(action_key),
+                                                      task)
+            phase = info.get("crawl_phase", jnp.float32(0.0))
+            return ((obs, state, origin, alive & ~done),
+                    (info["torso_x"], info["torso_z"], alive, reward, phase))
+
+        first = (obs, state, position(spec, obs), jnp.bool_(True))
+        _, per_step = jax.lax.scan(act, first, jax.random.split(step_keys, env.episode_length))
+        return per_step, state.pipeline_state.q[0]
+
+    per_key = jax.vmap(episode, in_axes=(None, None, 0))
+    per_task = jax.vmap(per_key, in_axes=(None, 0, None))
+    return jax.vmap(per_task, in_axes=(0, None, None))(schedules, tasks, keys)
+
+
+def _summaries(spec: MLSHSpec, subpolicies: Learner, tasks, schedules: np.ndarray,
+               keys: jax.Array) -> list[list[EpisodeSummary]]:
+    """[schedule][task] summaries of `_episodes`."""
+    (x, z, alive, reward, phase), start_x = jax.device_get(
+        _episodes(spec, subpolicies, tasks, jnp.asarray(schedules), keys))
+    return [[summarise(x[s, t], z[s, t], alive[s, t], reward[s, t], phase[s, t], start_x[s, t])
+             for t in range(x.shape[1])] for s in range(x.shape[0])]
+
+
+def skills(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
+    spec = MLSHSpec.build(dataclasses.replace(config, env="walk_crawl", episode_length=0))
+    env = spec.config.make_env()
+    tasks = jax.vmap(env.sample_task_of_type, in_axes=(None, 0))(
+        jax.random.PRNGKey(0), jnp.asarray(list(TASK_NAMES), jnp.int32))
+    schedules = np.arange(config.num_subpolicies)[:, None]
+    rows = _summaries(spec, subpolicies, tasks, schedules, keys)
+    print(f"{len(keys)} episodes of up to {env.episode_length} steps per skill and task; ± SE "
+          f"over episodes; posture shares over the steps taken (the box's underside at "
+          f"{BOX_BOTTOM} m: a torso below {UNDER_BOX_TORSO_Z} m fits under it, walking pays "
+          f"at {BOX_BOTTOM} m or higher)")
+    for k, (t, name) in itertools.product(range(config.num_subpolicies),
+                                          enumerate(TASK_NAMES.values())):
+        s = rows[k][t]
+        print(f"  sub-policy {k} on {name:5}: return {s.episode_return:8.1f} ± "
+              f"{s.return_se:6.1f}, torso x {s.moved_x:+6.2f} ± {s.moved_x_se:.2f} m, fell "
+              f"{s.fell:.2f}; torso z mean {s.mean_torso_z:.2f} m, below "
+              f"{UNDER_BOX_TORSO_Z} m {s.below_under_box_z:.2f}, at >= {BOX_BOTTOM} m "
+              f"{s.at_walk_z:.2f}, under the box {s.under_box:.2f}")
+
+
+def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
+    spec = MLSHSpec.build(dataclasses.replace(config, env="walk_crawl_course",
+                                              episode_length=0))
+    env = spec.config.make_env()
+    macros = -(-env.episode_length // config.macro_duration)
+    k = config.num_subpolicies
+    plans = [(a, a, macros) for a in range(k)] + [
+        (a, b, m) for a, b in itertools.permutations(range(k), 2) for m in range(1, macros)]
+    schedules = np.asarray([[a] * m + [b] * (macros - m) for a, b, m in plans])
+    tasks = jax.tree.map(lambda leaf: leaf[None], env.sample_task(jax.random.PRNGKey(0)))
+    rows = _summaries(spec, subpolicies, tasks, schedules, keys)
+    print(f"{len(keys)} episodes of {env.episode_length} steps per schedule 'a for m "
+          f"macro-actions of {config.macro_duration} steps, then b'; the crawl phase begins "
+          f"past x = {WalkCrawlCourse.switch_x} m")
+    for (a, b, m), (s,) in zip(plans, rows):
+        plan = f"{a} alone" if m == macros else f"{a} for {m:2}, then {b}"
+        print(f"  {plan:16}: return {s.episode_return:8.1f} ± {s.return_se:6.1f}, farthest "
+              f"torso x {s.farthest_x:6.2f} m, {s.crawl_phase:.2f} of episodes reach the crawl "
+              f"phase, torso x at the end {s.moved_x:+6.2f} m, fell {s.fell:.2f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="python -m experiments.humanoid_skills",
+                       description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--workdir", type=pathlib.Path, required=True,
+                        help="a run or a pretrained/ folder (config.json, subpolicies.msgpack) "
+                             "on walk_crawl")
+    parser.add_argument("--course", action="store_true",
+                        help="open-loop schedules on walk_crawl_course instead of each skill "
+                             "on each task")
+    parser.add_argument("--episodes", type=int_at_least(1), default=8,
+                        help="sampled episodes per skill and task, or per schedule (default 8)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
+                        help="key of the episodes' start noise and samples (default 0)")
+    parser.add_argument("--seed-index", type=int_at_least(0), default=0,
+                        help="which seed of a multi-seed run (default 0)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    enable_compile_cache()
+    try:
+        config = read_run_config(args.workdir)
+        if config.env != "walk_crawl":
+            return error_exit(f"{args.workdir}: env={config.env!r}; humanoid_skills needs the "
+                              f"sub-policies of a run on walk_crawl")
+        one_seed = load_seed_subpolicies(args.workdir, args.seed_index)  # refuses scratch runs
+    except (ConfigError, CheckpointError) as error:
+        return error_exit(error)
+    keys = jax.random.split(jax.random.PRNGKey(args.seed), args.episodes)
+    print(f"{args.workdir}: K={config.num_subpolicies}, N={config.macro_duration}")
+    (course if args.course else skills)(config, one_seed, keys)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
