@@ -50,14 +50,18 @@ def hellinger(first, second) -> jax.Array:
 
 def pairwise_distances(spec: MLSHSpec, subpolicies: Learner, raw_obs: jax.Array) -> jax.Array:
     """[K, K] mean Hellinger distance between the sub-policies' actions over `raw_obs`
-    [..., obs] (what the sub-policies see, before normalisation)."""
+    [..., obs] (what the sub-policies see, before normalisation).
+
+    The batch axes stay as they are, not flattened: a reshape that merges the device-split
+    slot axis with the time axis before it would make the partitioner gather every device's
+    observations; averaging over the axes in place needs only a reduction of [K, K] sums."""
     cfg = spec.config
-    flat = raw_obs.reshape(-1, raw_obs.shape[-1])
-    normed = normalize(subpolicies.obs_stats, flat, cfg.observation_clip,
+    normed = normalize(subpolicies.obs_stats, raw_obs, cfg.observation_clip,
                        cfg.normalize_observations)
     dists, _ = apply_stacked(spec.subpolicy, subpolicies.params, normed)
     every_pair = jax.vmap(jax.vmap(hellinger, in_axes=(None, 0)), in_axes=(0, None))
-    return every_pair(dists, dists).mean(axis=-1)
+    batch_axes = tuple(range(2, raw_obs.ndim + 1))
+    return every_pair(dists, dists).mean(axis=batch_axes)
 
 
 def to_reinitialise(distances: jax.Array, threshold: float) -> jax.Array:

@@ -155,6 +155,9 @@ def test_distances_are_those_of_the_sub_policies_on_their_normalised_observation
                                          normed)[0]
     expected = [[float(hellinger(one(i), one(j)).mean()) for j in range(3)] for i in range(3)]
     np.testing.assert_allclose(pairwise_distances(spec, subpolicies, raw), expected, atol=1e-6)
+    # a rollout's [time, slots, envs, obs] batch: the mean over every state, axes kept
+    np.testing.assert_allclose(pairwise_distances(spec, subpolicies, raw.reshape(2, 4, 8, size)),
+                               expected, atol=1e-6)
     unnormalised = [[float(hellinger(*(spec.subpolicy.apply(jax.tree.map(
         lambda x: x[k], subpolicies.params), raw)[0] for k in (i, j))).mean())
         for j in range(3)] for i in range(3)]
