@@ -208,3 +208,18 @@ def test_devices_benchmark_prints_a_row_per_device_count():
     rows = json.loads(done.stdout.splitlines()[-1])["rows"]
     assert [(r["devices"], r["forced_host_devices"]) for r in rows] == [(1, 1), (2, 2)]
     assert all(r["mlsh_sps"] > 0 and r["compile_s"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_the_alike_check_exchanges_distances_not_the_rollouts_observations():
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "collectives_worker.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    exchanged = [json.loads(line) for line in done.stdout.splitlines()]
+    assert any(op["shape"].startswith("f32[1,2,2]") for op in exchanged), exchanged  # [K, K]
+    # The rollout's observations are 50 steps x 8 slots x 4 envs x 6 floats. Before the check
+    # averaged over the axes in place, its reshape gathered all of them (f32[50,1,8,4,6]).
+    largest = max(int(np.prod([int(d) for d in dims.split(",") if d]))
+                  for op in exchanged for dims in re.findall(r"\[([\d,]*)\]", op["shape"]))
+    assert largest < 50 * 8 * 4 * 6, exchanged
