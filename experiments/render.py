@@ -9,7 +9,8 @@ master picks a sub-policy every N steps; actions are the policies' modes (argmax
 mean) unless `--sample`. `.html` writes Brax's 3D viewer (open it in a browser; the viewer's
 JavaScript is fetched from a CDN); `.png` draws, coloured by the active sub-policy, the Ant's
 torso path from above with the task's target or goal and the walls of its layout, or the
-Humanoid's head height along its way with the task's ceiling.
+Humanoid's head height along its way under the task's ceiling or box (the course's box where the
+episode reached its crawl phase; the HTML viewer shows the box where it is at the episode's end).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
 from envs.ant import AntAmongWalls, AntObstacleCourse, TwoWalk
-from envs.humanoid import HumanoidUnderCeiling
+from envs.humanoid import CRAWL, HumanoidBody, HumanoidUnderCeiling
+from envs.humanoid_original import (BOX_BOTTOM, COURSE_BOX_X, WALK_CRAWL_BOX_X, WalkCrawl,
+                                    WalkCrawlCourse, with_box_at)
 from experiments.config_cli import CliParser, error_exit, int_at_least
 from experiments.pictures import DPI, subpolicy_colour
 from mlsh_jax.checkpoint import CheckpointError
@@ -158,10 +161,18 @@ def play_episode(config: RunConfig, agent: Agent, key: jax.Array, sample: bool,
 
 
 def render_html(env, task, episode: Episode) -> str:
-    """Brax's viewer of the episode (mazes and courses show the task's walls)."""
+    """Brax's viewer of the episode (mazes and courses show the task's walls, the Humanoid's
+    tasks their box where it is at the episode's end: the viewer's scene is static)."""
     from brax.io import html  # deferred: importing brax takes seconds
 
-    physics = env.layout_physics(task) if isinstance(env, AntAmongWalls) else env.physics
+    if isinstance(env, AntAmongWalls):
+        physics = env.layout_physics(task)
+    elif isinstance(env, WalkCrawl):
+        physics = with_box_at(env.physics, env.box(task))
+    elif isinstance(env, WalkCrawlCourse):
+        physics = with_box_at(env.physics, env.box(reached_crawl_phase(env, episode.xy[1:, 0])))
+    else:
+        physics = env.physics
     states = [jax.tree.map(lambda x: x[t], episode.pipeline_states)
               for t in range(episode.length)]
     return html.render(physics.sys, states)
@@ -204,10 +215,30 @@ def ceiling_span(env: HumanoidUnderCeiling, task: Any, x: np.ndarray) -> tuple[f
             end if np.isfinite(end) else max(x.max(), 1.0))
 
 
-def draw_side_view(env: HumanoidUnderCeiling, task: Any, episode: Episode, path: pathlib.Path,
+def reached_crawl_phase(env: WalkCrawlCourse, x: np.ndarray) -> bool:
+    """Whether a course episode whose torso went along `x` reached the crawl phase."""
+    return bool(x.max() > env.switch_x)
+
+
+def overhead(env: HumanoidBody, task: Any, x: np.ndarray
+             ) -> tuple[float, float, float, str] | None:
+    """What covers the way from above, as (start x, end x, height, label), or None: the
+    earlier tasks' ceiling, or the underside of the original tasks' solid box (walk_crawl's in
+    crawl; the course's once the episode reached its crawl phase)."""
+    if isinstance(env, HumanoidUnderCeiling):
+        span = ceiling_span(env, task, x)
+        return None if span is None else (*span, env.ceiling_height, "ceiling")
+    if isinstance(env, WalkCrawlCourse):
+        span = COURSE_BOX_X if reached_crawl_phase(env, x) else None
+    else:
+        span = WALK_CRAWL_BOX_X if int(env.task_type(task)) == CRAWL else None
+    return None if span is None else (*span, BOX_BOTTOM, "box underside")
+
+
+def draw_side_view(env: HumanoidBody, task: Any, episode: Episode, path: pathlib.Path,
                    title: str) -> None:
     """The top of the Humanoid's head against its torso x, coloured by active sub-policy, under
-    the task's ceiling: shows where it walks upright and where it crawls."""
+    the task's ceiling or box: shows where it walks upright and where it crawls."""
     x = episode.xy[1:, 0]
     head = np.asarray(jax.vmap(env.head_top)(jnp.asarray(episode.pipeline_states.q)))
     figure = Figure(figsize=(8, 4), dpi=DPI)
@@ -216,9 +247,10 @@ def draw_side_view(env: HumanoidUnderCeiling, task: Any, episode: Episode, path:
         steps = episode.subpolicy == k
         axes.scatter(x[steps], head[steps], s=4, color=subpolicy_colour(int(k)),
                      label=f"sub-policy {k}")
-    span = ceiling_span(env, task, x)
-    if span is not None:
-        axes.hlines(env.ceiling_height, *span, colors="0.3", linewidth=3, label="ceiling")
+    cover = overhead(env, task, x)
+    if cover is not None:
+        start, end, height, label = cover
+        axes.hlines(height, start, end, colors="0.3", linewidth=3, label=label)
     axes.set_ylim(0.0, 2.4)  # the torso may rise to 2 m, the head top 0.28 m above it
     axes.set_xlabel("torso x (m)")
     axes.set_ylabel("head top (m)")
@@ -262,13 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     play = compile_episode(config, agent, key, args.sample)
     print(f"compiled in {time.perf_counter() - start:.1f} s", flush=True)
     episode = play_episode(config, agent, key, args.sample, play)
-    summary = (f"{config.env}, slot {agent.slot} (task type "
-               f"{int(env.task_type(agent.task))}): {episode.length} steps, return "
+    task_type = f" (task type {int(env.task_type(agent.task))})" if env.num_task_types else ""
+    summary = (f"{config.env}, slot {agent.slot}{task_type}: {episode.length} steps, return "
                f"{episode.reward.sum():.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".html":
         args.out.write_text(render_html(env, agent.task, episode))
-    elif isinstance(env, HumanoidUnderCeiling):
+    elif isinstance(env, HumanoidBody):
         draw_side_view(env, agent.task, episode, args.out, summary)
     else:
         draw_path(env, agent.task, episode, args.out, summary)

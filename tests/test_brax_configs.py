@@ -138,3 +138,24 @@ def test_humanoid_side_view_draws_each_task_s_ceiling_where_it_covers_the_way(tm
                              subpolicy=np.repeat([0, 1], 4), reward=np.zeros(8))
     render.draw_side_view(course, CourseTask(jnp.int32(1)), episode, tmp_path / "side.png", "t")
     assert (tmp_path / "side.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_side_view_of_the_original_tasks_draws_their_box_where_it_is(tmp_path):
+    walk_crawl, course = envs.make("walk_crawl"), envs.make("walk_crawl_course")
+    box = (-23.5, -0.5, 1.0, "box underside")
+    backward = np.linspace(1.0, -3.0, 8)
+    assert render.overhead(walk_crawl, WalkCrawlTask(jnp.int32(CRAWL)), backward) == box
+    assert render.overhead(walk_crawl, WalkCrawlTask(jnp.int32(WALK)), backward) is None
+    one_course = course.sample_task(jax.random.PRNGKey(0))
+    # the course's box stands over [0.5, 23.5] only once the torso has passed x = 25 m
+    assert render.overhead(course, one_course, np.linspace(0.0, 24.9, 8)) is None
+    assert render.overhead(course, one_course, np.linspace(0.0, 25.1, 8)) == (
+        0.5, 23.5, 1.0, "box underside")
+    q = np.zeros((8, 7), np.float32)
+    q[:, 0], q[:, 2], q[:, 3] = backward, 0.3, 1.0  # a body low along the floor, going back
+    episode = render.Episode(pipeline_states=types.SimpleNamespace(q=q),
+                             xy=np.stack([np.r_[0.0, backward], np.zeros(9)], axis=1),
+                             subpolicy=np.repeat([0, 1], 4), reward=np.zeros(8))
+    render.draw_side_view(walk_crawl, WalkCrawlTask(jnp.int32(CRAWL)), episode,
+                          tmp_path / "crawl.png", "t")
+    assert (tmp_path / "crawl.png").read_bytes()[:4] == b"\x89PNG"
