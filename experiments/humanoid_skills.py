@@ -7,16 +7,18 @@ training a master.
 
 Skills (default): each sub-policy alone, chosen at every macro-action, for whole episodes of
 `walk_crawl` in each task (walk, crawl); prints per sub-policy and task the return and the
-torso's way (± SE over episodes), the share of episodes that fell (walk ends below 1.0 m), and
-the posture over the steps taken: the torso's mean height, the share of steps with the torso
-below 0.93 m (low enough to pass under the crawl box, whose underside is at 1.0 m) and at 1.0 m
-or higher (paid while walking), and the share of steps with the torso under the box (crawl).
+torso's way in x (± SE over episodes), the share of episodes that fell (walk ends below 1.0 m),
+and the posture over the steps taken: the torso's mean height, the share of steps with the
+torso below 0.93 m (low enough to pass under the crawl box, whose underside is at 1.0 m) and at
+1.0 m or higher (paid while walking), and in crawl the share of steps with the torso under the
+box. Episodes last as long as the run's (`episode_length`).
 
-Course (`--course`): on `walk_crawl_course` (3000 steps: walk past x = 25 m, then crawl back
-under the box), each sub-policy alone and, for every ordered pair (a, b) and 0 < m < M (M
+Course (`--course`): on `walk_crawl_course` (its own 3000 steps: walk past x = 25 m, then crawl
+back under the box), each sub-policy alone and, for every ordered pair (a, b) and 0 < m < M (M
 macro-actions per episode), a for the first m macro-actions and b for the rest; prints the
-return, the farthest torso x, the share of episodes that reached the crawl phase and the torso
-x at the end. A master that switches more often or reacts to where the body is may do better.
+return, the farthest torso x, the share of episodes that reached the crawl phase, the torso x
+at the end and the share that fell. A master that switches more often or reacts to where the
+body is may do better.
 
 Actions are sampled, as in training.
 """
@@ -35,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs.humanoid import CRAWL, WALK
-from envs.humanoid_original import BOX_BOTTOM, WALK_CRAWL_BOX_X, WalkCrawlCourse
+from envs.humanoid_original import (BOX_BOTTOM, BOX_HALF_SIZE, WALK_CRAWL_BOX_X, WalkCrawl,
+                                    WalkCrawlCourse)
 from experiments.config_cli import CliParser, error_exit, int_at_least
 from experiments.pictures import load_seed_subpolicies
 from mlsh_jax.checkpoint import CheckpointError
@@ -48,9 +51,13 @@ from mlsh_jax.state import Learner
 
 TASK_NAMES = {WALK: "walk", CRAWL: "crawl"}
 
-UNDER_BOX_TORSO_Z = 0.93
-"""Torso height (m) below which the body can pass under the box: its underside (1.0 m) less
-the torso capsule's radius (0.07 m)."""
+TORSO_RADIUS = 0.07
+"""Radius (m) of the Humanoid's torso capsule."""
+UNDER_BOX_TORSO_Z = BOX_BOTTOM - TORSO_RADIUS
+"""Torso height (m) below which the body can pass under the box."""
+BOX_SPANS = {WALK: None, CRAWL: WALK_CRAWL_BOX_X}
+"""The x span (m) of each task's box, where the body can reach it (walk's is parked under the
+floor)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,39 +69,43 @@ class EpisodeSummary:
     return_se: float
     moved_x: float          # torso x at the end less at the start (m)
     moved_x_se: float
+    end_x: float            # torso x at the end (m)
     farthest_x: float       # the episodes' mean of their largest torso x (m)
     fell: float             # share of episodes that ended before the time limit
     mean_torso_z: float
     below_under_box_z: float  # share of steps with the torso below UNDER_BOX_TORSO_Z
-    at_walk_z: float        # share of steps with the torso at 1.0 m or higher
-    under_box: float        # share of steps with the torso x within the box's x span
+    at_walk_z: float        # share of steps with the torso at walk's paid height or higher
+    under_box: float        # share of steps with the torso under the box (nan: no box)
     crawl_phase: float      # share of episodes that reached the course's crawl phase
 
 
-def summarise(x: np.ndarray, z: np.ndarray, alive: np.ndarray, reward: np.ndarray,
-              crawl_phase: np.ndarray, start_x: np.ndarray) -> EpisodeSummary:
-    """The summary of episodes from per-step arrays [episodes, steps]: the torso's x and z
-    after each step, whether the step was taken (the episode had not ended before it), its
-    reward and course phase after it; `start_x` [episodes] is the torso x before the first
-    step."""
-    count = len(x)
+def summarise(xyz: np.ndarray, alive: np.ndarray, reward: np.ndarray, crawl_phase: np.ndarray,
+              start_x: np.ndarray, box_span: tuple[float, float] | None) -> EpisodeSummary:
+    """The summary of episodes from per-step arrays [episodes, steps]: the torso's x, y and z
+    after each step ([episodes, steps, 3]), whether the step was taken (the episode had not
+    ended before it), its reward and course phase after it; `start_x` [episodes] is the torso x
+    before the first step, `box_span` the x span of the task's box (None: out of reach)."""
     taken = alive.astype(bool)
     last = np.maximum(taken.sum(1) - 1, 0)
-    rows = np.arange(count)
+    x, z = xyz[..., 0], xyz[..., 2]
+    end_x = x[np.arange(len(x)), last]
     returns = np.where(taken, reward, 0.0).sum(1)
-    moved = x[rows, last] - start_x
-    box_far, box_near = WALK_CRAWL_BOX_X
-    z_taken = z[taken]
-    x_taken = x[taken]
+    moved = end_x - start_x
+    x_taken, y_taken, z_taken = xyz[taken].T
+    if box_span is None:
+        under_box = float("nan")
+    else:
+        under_box = float(np.mean((x_taken >= box_span[0]) & (x_taken <= box_span[1])
+                                  & (np.abs(y_taken) <= BOX_HALF_SIZE[1])))
     return EpisodeSummary(
         episode_return=float(returns.mean()), return_se=_se(returns),
-        moved_x=float(moved.mean()), moved_x_se=_se(moved),
+        moved_x=float(moved.mean()), moved_x_se=_se(moved), end_x=float(end_x.mean()),
         farthest_x=float(np.where(taken, x, -np.inf).max(1).mean()),
         fell=float(np.mean(taken.sum(1) < x.shape[1])),
         mean_torso_z=float(z_taken.mean()),
         below_under_box_z=float(np.mean(z_taken < UNDER_BOX_TORSO_Z)),
-        at_walk_z=float(np.mean(z_taken >= BOX_BOTTOM)),
-        under_box=float(np.mean((x_taken >= box_far) & (x_taken <= box_near))),
+        at_walk_z=float(np.mean(z_taken >= WalkCrawl.walk_min_torso_z)),
+        under_box=under_box,
         crawl_phase=float(np.mean((np.where(taken, crawl_phase, 0.0) > 0).any(1))))
 
 
@@ -106,9 +117,9 @@ def _se(values: np.ndarray) -> float:
 @functools.partial(jax.jit, static_argnums=0)
 def _episodes(spec: MLSHSpec, subpolicies: Learner, tasks, schedules: jax.Array,
               keys: jax.Array):
-    """Per-step arrays [schedules, tasks, episodes, steps] (torso x, torso z, step taken,
-    reward, course phase) and the torso x at each start [schedules, tasks, episodes] of
-    episodes in which schedule[m] runs the m-th macro-action."""
+    """Per-step arrays [schedules, tasks, episodes, steps] (torso xyz [..., 3] after the step,
+    step taken, reward, course phase) and the torso x at each start [schedules, tasks,
+    episodes] of episodes in which schedule[m] runs the m-th macro-action."""
     env, duration = spec.config.make_env(), spec.config.macro_duration  # no auto-reset
 
     def episode(schedule, task, key):
@@ -126,7 +137,7 @@ def _episodes(spec: MLSHSpec, subpolicies: Learner, tasks, schedules: jax.Array,
                                                       task)
             phase = info.get("crawl_phase", jnp.float32(0.0))
             return ((obs, state, origin, alive & ~done),
-                    (info["torso_x"], info["torso_z"], alive, reward, phase))
+                    (state.pipeline_state.q[:3], alive, reward, phase))
 
         first = (obs, state, position(spec, obs), jnp.bool_(True))
         _, per_step = jax.lax.scan(act, first, jax.random.split(step_keys, env.episode_length))
@@ -138,33 +149,35 @@ def _episodes(spec: MLSHSpec, subpolicies: Learner, tasks, schedules: jax.Array,
 
 
 def _summaries(spec: MLSHSpec, subpolicies: Learner, tasks, schedules: np.ndarray,
-               keys: jax.Array) -> list[list[EpisodeSummary]]:
-    """[schedule][task] summaries of `_episodes`."""
-    (x, z, alive, reward, phase), start_x = jax.device_get(
+               keys: jax.Array, box_spans: list[tuple[float, float] | None]
+               ) -> list[list[EpisodeSummary]]:
+    """[schedule][task] summaries of `_episodes`; `box_spans` [task] as `summarise` takes."""
+    (xyz, alive, reward, phase), start_x = jax.device_get(
         _episodes(spec, subpolicies, tasks, jnp.asarray(schedules), keys))
-    return [[summarise(x[s, t], z[s, t], alive[s, t], reward[s, t], phase[s, t], start_x[s, t])
-             for t in range(x.shape[1])] for s in range(x.shape[0])]
+    return [[summarise(xyz[s, t], alive[s, t], reward[s, t], phase[s, t], start_x[s, t], span)
+             for t, span in enumerate(box_spans)] for s in range(len(schedules))]
 
 
 def skills(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
-    spec = MLSHSpec.build(dataclasses.replace(config, env="walk_crawl", episode_length=0))
+    spec = MLSHSpec.build(config)
     env = spec.config.make_env()
     tasks = jax.vmap(env.sample_task_of_type, in_axes=(None, 0))(
         jax.random.PRNGKey(0), jnp.asarray(list(TASK_NAMES), jnp.int32))
     schedules = np.arange(config.num_subpolicies)[:, None]
-    rows = _summaries(spec, subpolicies, tasks, schedules, keys)
+    rows = _summaries(spec, subpolicies, tasks, schedules, keys, list(BOX_SPANS.values()))
     print(f"{len(keys)} episodes of up to {env.episode_length} steps per skill and task; ± SE "
           f"over episodes; posture shares over the steps taken (the box's underside at "
-          f"{BOX_BOTTOM} m: a torso below {UNDER_BOX_TORSO_Z} m fits under it, walking pays "
-          f"at {BOX_BOTTOM} m or higher)")
+          f"{BOX_BOTTOM} m: a torso below {UNDER_BOX_TORSO_Z:.2f} m fits under it, walking pays "
+          f"at {WalkCrawl.walk_min_torso_z} m or higher)")
     for k, (t, name) in itertools.product(range(config.num_subpolicies),
                                           enumerate(TASK_NAMES.values())):
         s = rows[k][t]
+        under_box = "-" if np.isnan(s.under_box) else f"{s.under_box:.2f}"
         print(f"  sub-policy {k} on {name:5}: return {s.episode_return:8.1f} ± "
-              f"{s.return_se:6.1f}, torso x {s.moved_x:+6.2f} ± {s.moved_x_se:.2f} m, fell "
-              f"{s.fell:.2f}; torso z mean {s.mean_torso_z:.2f} m, below "
-              f"{UNDER_BOX_TORSO_Z} m {s.below_under_box_z:.2f}, at >= {BOX_BOTTOM} m "
-              f"{s.at_walk_z:.2f}, under the box {s.under_box:.2f}")
+              f"{s.return_se:6.1f}, torso x moved {s.moved_x:+6.2f} ± {s.moved_x_se:.2f} m, "
+              f"fell {s.fell:.2f}; torso z mean {s.mean_torso_z:.2f} m, below "
+              f"{UNDER_BOX_TORSO_Z:.2f} m {s.below_under_box_z:.2f}, at >= "
+              f"{WalkCrawl.walk_min_torso_z} m {s.at_walk_z:.2f}, under the box {under_box}")
 
 
 def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
@@ -177,7 +190,7 @@ def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
         (a, b, m) for a, b in itertools.permutations(range(k), 2) for m in range(1, macros)]
     schedules = np.asarray([[a] * m + [b] * (macros - m) for a, b, m in plans])
     tasks = jax.tree.map(lambda leaf: leaf[None], env.sample_task(jax.random.PRNGKey(0)))
-    rows = _summaries(spec, subpolicies, tasks, schedules, keys)
+    rows = _summaries(spec, subpolicies, tasks, schedules, keys, [None])
     print(f"{len(keys)} episodes of {env.episode_length} steps per schedule 'a for m "
           f"macro-actions of {config.macro_duration} steps, then b'; the crawl phase begins "
           f"past x = {WalkCrawlCourse.switch_x} m")
@@ -185,7 +198,7 @@ def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
         plan = f"{a} alone" if m == macros else f"{a} for {m:2}, then {b}"
         print(f"  {plan:16}: return {s.episode_return:8.1f} ± {s.return_se:6.1f}, farthest "
               f"torso x {s.farthest_x:6.2f} m, {s.crawl_phase:.2f} of episodes reach the crawl "
-              f"phase, torso x at the end {s.moved_x:+6.2f} m, fell {s.fell:.2f}")
+              f"phase, torso x at the end {s.end_x:+6.2f} m, fell {s.fell:.2f}")
 
 
 def build_parser() -> argparse.ArgumentParser:

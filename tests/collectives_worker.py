@@ -14,7 +14,8 @@ import json
 import os
 import re
 
-COLLECTIVES = ("all-gather", "all-reduce", "all-to-all", "collective-permute")
+COLLECTIVES = ("all-gather", "all-reduce", "all-to-all", "collective-permute",
+               "reduce-scatter")
 SLOTS, ENVS, DEVICES = 8, 4, 2
 
 

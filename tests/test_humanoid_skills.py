@@ -3,11 +3,16 @@ episodes counts only the steps taken, and reads posture and place from the torso
 
 import re
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from envs.humanoid import CRAWL, WALK
 from experiments import humanoid_skills
 from mlsh_jax.config import RunConfig
+from mlsh_jax.spec import MLSHSpec
+from mlsh_jax.state import init_subpolicies
 from mlsh_jax.train import write_config
 
 
@@ -26,22 +31,54 @@ def test_scratch_runs_have_no_subpolicies_to_look_at(tmp_path, capsys):
 
 def test_summary_counts_only_the_steps_each_episode_took():
     # Episode 0 falls after 2 of 4 steps standing at 1.2 m; episode 1 lies at 0.3 m for all 4
-    # steps, backing from x = 0 to x = -1.5 (under the box from -0.5 on), and reaches the
-    # course's crawl phase at its last step. Steps after a fall carry junk that must not count.
+    # steps, backing from x = 0.5 to x = -1.5 (under the box from -0.5 on, but at y = 12 at
+    # its last step: beside the box), and reaches the course's crawl phase at its last step.
+    # Steps after a fall carry junk that must not count.
     x = np.array([[0.1, 0.2, 9.0, 9.0], [-0.2, -0.6, -1.0, -1.5]])
+    y = np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 12.0]])
     z = np.array([[1.2, 1.2, 0.1, 0.1], [0.3, 0.3, 0.3, 0.3]])
+    xyz = np.stack([x, y, z], axis=-1)
     alive = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
     reward = np.array([[5.0, 5.0, 100.0, 100.0], [1.0, 2.0, 3.0, 4.0]])
     phase = np.array([[0, 0, 1, 1], [0, 0, 0, 1]], np.float32)
-    s = humanoid_skills.summarise(x, z, alive, reward, phase, start_x=np.array([0.0, 0.0]))
+    start_x = np.array([0.05, 0.5])
+    s = humanoid_skills.summarise(xyz, alive, reward, phase, start_x, box_span=(-23.5, -0.5))
     assert s.episode_return == pytest.approx((10.0 + 10.0) / 2)
     assert s.return_se == pytest.approx(0.0)
-    assert s.moved_x == pytest.approx((0.2 - 1.5) / 2)
-    assert s.moved_x_se == pytest.approx(np.std([0.2, -1.5], ddof=1) / np.sqrt(2))
+    assert s.moved_x == pytest.approx((0.15 - 2.0) / 2)
+    assert s.moved_x_se == pytest.approx(np.std([0.15, -2.0], ddof=1) / np.sqrt(2))
+    assert s.end_x == pytest.approx((0.2 - 1.5) / 2)
     assert s.farthest_x == pytest.approx((0.2 - 0.2) / 2)
     assert s.fell == 0.5
     assert s.mean_torso_z == pytest.approx((2 * 1.2 + 4 * 0.3) / 6)
     assert s.below_under_box_z == pytest.approx(4 / 6)
     assert s.at_walk_z == pytest.approx(2 / 6)
-    assert s.under_box == pytest.approx(3 / 6)
+    assert s.under_box == pytest.approx(2 / 6)
     assert s.crawl_phase == 0.5
+    no_box = humanoid_skills.summarise(xyz, alive, reward, phase, start_x, box_span=None)
+    assert np.isnan(no_box.under_box)
+
+
+@pytest.mark.slow
+def test_episodes_follow_their_schedule_from_the_reset_pose():
+    config = RunConfig(env="walk_crawl", episode_length=6, macro_duration=2, rollout_steps=6)
+    spec, env = MLSHSpec.build(config), config.make_env()
+    subpolicies = init_subpolicies(spec, jax.random.PRNGKey(0))
+    tasks = jax.vmap(env.sample_task_of_type, in_axes=(None, 0))(
+        jax.random.PRNGKey(0), jnp.asarray([WALK, CRAWL], jnp.int32))
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    schedules = jnp.asarray([[0, 0, 0], [0, 1, 1], [1, 1, 1]])
+    (xyz, alive, reward, phase), start_x = jax.device_get(
+        humanoid_skills._episodes(spec, subpolicies, tasks, schedules, keys))
+    assert xyz.shape == (3, 2, 2, 6, 3) and alive.all() and not phase.any()
+    for task in range(2):
+        for episode, key in enumerate(keys):
+            _, reset = env.reset(jax.random.split(key)[0], jax.tree.map(
+                lambda leaf: leaf[task], tasks))
+            assert start_x[0, task, episode] == pytest.approx(float(
+                reset.pipeline_state.q[0]))
+    # The same keys: schedules agree while they run the same sub-policy (the first macro-action,
+    # 2 steps) and part from the step after the switch on; both sub-policies really act.
+    np.testing.assert_array_equal(xyz[0, :, :, :2], xyz[1, :, :, :2])
+    assert np.abs(xyz[0, :, :, 2:] - xyz[1, :, :, 2:]).max() > 0
+    assert np.abs(xyz[1, :, :, :2] - xyz[2, :, :, :2]).max() > 0
