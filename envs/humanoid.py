@@ -2,9 +2,10 @@
 crawl forward under a hidden low ceiling) and `walk_crawl_course_section` (walk, crawl under a
 ceiling that covers one hidden section of the track, walk on). Both observe the same function
 of the physics state, so the first's sub-policies transfer to the second. They are this
-project's earlier Walk/Crawl and course, kept so that their runs and `pretrained/walk_crawl`
-stay usable; `envs.humanoid_original` has the tasks as the original MLSH code defines them
-(`walk_crawl`, `walk_crawl_course`), with a solid box and contacts for every body part.
+project's earlier Walk/Crawl and course, kept so that their runs and
+`pretrained/walk_crawl_forward` stay usable; `envs.humanoid_original` has the tasks as the
+original MLSH code defines them (`walk_crawl`, `walk_crawl_course`), with a solid box and
+contacts for every body part.
 Shared Brax machinery: `envs.brax_physics`.
 
 Why a virtual ceiling and not a geom added to the MJCF: (1) every task must share one reset

@@ -16,7 +16,8 @@ PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "pretrained"
 
 
 @pytest.mark.parametrize("name, config_name", [
-    ("twowalk", "twowalk"), ("twowalk_1200", "twowalk"), ("walk_crawl", "walk_crawl_forward")])
+    ("twowalk", "twowalk"), ("twowalk_1200", "twowalk"),
+    ("walk_crawl_forward", "walk_crawl_forward")])
 def test_pretrained_skills_fit_their_shipped_config(name, config_name):
     config, subpolicies = load_run(PRETRAINED / name)
     shipped = load_config_file(config_name)
@@ -48,12 +49,12 @@ def test_a_fresh_master_over_the_pretrained_twowalk_skills_walks_toward_its_hidd
 
 
 @pytest.mark.slow
-def test_a_fresh_master_over_the_pretrained_walk_crawl_skills_goes_forward(tmp_path):
-    result = meta_test_on_4_tasks("walk_crawl", tmp_path)
+def test_a_fresh_master_over_the_pretrained_walk_crawl_forward_skills_goes_forward(tmp_path):
+    result = meta_test_on_4_tasks("walk_crawl_forward", tmp_path)
     curve, torso_x = result["mean_return"], result["episode_end"]["torso_x"]
     assert len(curve) == 20  # W = 20 updates
-    # Measured on 16 tasks (pretrained/walk_crawl/README.md): 1456 at update 1, while fresh
-    # masters still pick sub-policy 0 (which falls) about half the time; 3976 at update 20,
+    # Measured on 16 tasks (pretrained/walk_crawl_forward/README.md): 1456 at update 1, while
+    # fresh masters still pick sub-policy 0 (which falls) about half the time; 3976 at update 20,
     # the episodes ending 2.4 m forward.
     assert curve[0] < 2200.0, curve
     assert sum(curve[10:]) / 10 > 3300.0, curve

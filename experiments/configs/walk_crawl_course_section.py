@@ -1,6 +1,6 @@
 """The earlier Humanoid combination course (`walk_crawl_course_section`): walk, crawl under a
 virtual ceiling over one hidden section of the track, walk on. A transfer task for
-walk_crawl_forward's sub-policies (such as pretrained/walk_crawl):
+walk_crawl_forward's sub-policies (such as pretrained/walk_crawl_forward):
 
     python -m experiments.run --config walk_crawl_course_section.py \\
         --config.init_subpolicies_from=runs/walk_crawl_forward

@@ -1,6 +1,6 @@
 """Humanoid Walk/Crawl, this project's earlier variant (`walk_crawl_forward`): go forward
 upright on an open floor, or forward under a hidden virtual ceiling at 1.25 m. The shipped
-`pretrained/walk_crawl` sub-policies were trained with it; `walk_crawl.py` is the original
+`pretrained/walk_crawl_forward` sub-policies were trained with it; `walk_crawl.py` is the original
 code's task.
 
 Twowalk's settings (twowalk.py), which are the paper's for Walk/Crawl too (docs/design.md: K=2,
