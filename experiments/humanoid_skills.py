@@ -29,7 +29,6 @@ import argparse
 import dataclasses
 import functools
 import itertools
-import pathlib
 import sys
 
 import jax
@@ -39,13 +38,12 @@ import numpy as np
 from envs.humanoid import CRAWL, WALK
 from envs.humanoid_original import (BOX_BOTTOM, BOX_HALF_SIZE, WALK_CRAWL_BOX_X, WalkCrawl,
                                     WalkCrawlCourse)
-from experiments.config_cli import CliParser, error_exit, int_at_least
-from experiments.pictures import load_seed_subpolicies
+from experiments.config_cli import error_exit
+from experiments.skill_schedules import load_skills, scheduled_action, skill_parser
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
-from mlsh_jax.rollout import position, subpolicy_outputs
-from mlsh_jax.runs import read_run_config
+from mlsh_jax.rollout import position
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner
 
@@ -87,7 +85,7 @@ def summarise(xyz: np.ndarray, alive: np.ndarray, reward: np.ndarray, crawl_phas
     before the first step, `box_span` the x span of the task's box (None: out of reach)."""
     taken = alive.astype(bool)
     last = np.maximum(taken.sum(1) - 1, 0)
-    x, z = xyz[..., 0], xyz[..., 2]
+    x = xyz[..., 0]
     end_x = x[np.arange(len(x)), last]
     returns = np.where(taken, reward, 0.0).sum(1)
     moved = end_x - start_x
@@ -120,7 +118,7 @@ def _episodes(spec: MLSHSpec, subpolicies: Learner, tasks, schedules: jax.Array,
     """Per-step arrays [schedules, tasks, episodes, steps] (torso xyz [..., 3] after the step,
     step taken, reward, course phase) and the torso x at each start [schedules, tasks,
     episodes] of episodes in which schedule[m] runs the m-th macro-action."""
-    env, duration = spec.config.make_env(), spec.config.macro_duration  # no auto-reset
+    env = spec.config.make_env()  # no auto-reset
 
     def episode(schedule, task, key):
         reset_key, step_keys = jax.random.split(key)
@@ -129,12 +127,9 @@ def _episodes(spec: MLSHSpec, subpolicies: Learner, tasks, schedules: jax.Array,
         def act(carry, step_key):
             obs, state, origin, alive = carry
             action_key, env_key = jax.random.split(step_key)
-            t = state.t
-            z = schedule[jnp.minimum(t // duration, len(schedule) - 1)]
-            origin = jnp.where(t % duration == 0, position(spec, obs), origin)
-            dist, _ = subpolicy_outputs(spec, subpolicies, obs, z, origin)
-            obs, state, reward, done, info = env.step(env_key, state, dist.sample(action_key),
-                                                      task)
+            action, origin = scheduled_action(spec, subpolicies, schedule, obs, state.t, origin,
+                                              action_key)
+            obs, state, reward, done, info = env.step(env_key, state, action, task)
             phase = info.get("crawl_phase", jnp.float32(0.0))
             return ((obs, state, origin, alive & ~done),
                     (state.pipeline_state.q[:3], alive, reward, phase))
@@ -202,32 +197,18 @@ def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = CliParser(prog="python -m experiments.humanoid_skills",
-                       description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--workdir", type=pathlib.Path, required=True,
-                        help="a run or a pretrained/ folder (config.json, subpolicies.msgpack) "
-                             "on walk_crawl")
-    parser.add_argument("--course", action="store_true",
-                        help="open-loop schedules on walk_crawl_course instead of each skill "
-                             "on each task")
-    parser.add_argument("--episodes", type=int_at_least(1), default=8,
-                        help="sampled episodes per skill and task, or per schedule (default 8)")
-    parser.add_argument("--seed", type=int_at_least(0), default=0,
-                        help="key of the episodes' start noise and samples (default 0)")
-    parser.add_argument("--seed-index", type=int_at_least(0), default=0,
-                        help="which seed of a multi-seed run (default 0)")
-    return parser
+    return skill_parser("python -m experiments.humanoid_skills", __doc__, tasks="walk_crawl",
+                        course="open-loop schedules on walk_crawl_course instead of each skill "
+                               "on each task",
+                        episodes="skill and task, or per schedule")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     enable_compile_cache()
     try:
-        config = read_run_config(args.workdir)
-        if config.env != "walk_crawl":
-            return error_exit(f"{args.workdir}: env={config.env!r}; humanoid_skills needs the "
-                              f"sub-policies of a run on walk_crawl")
-        one_seed = load_seed_subpolicies(args.workdir, args.seed_index)  # refuses scratch runs
+        config, one_seed = load_skills(args.workdir, args.seed_index, "humanoid_skills",
+                                       ("walk_crawl",), "walk_crawl")
     except (ConfigError, CheckpointError) as error:
         return error_exit(error)
     keys = jax.random.split(jax.random.PRNGKey(args.seed), args.episodes)

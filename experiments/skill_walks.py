@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import functools
 import itertools
-import pathlib
 import sys
 
 import flax.struct
@@ -37,13 +36,12 @@ import numpy as np
 
 from envs.ant import AntAmongWalls
 from envs.brax_physics import BraxState
-from experiments.config_cli import CliParser, error_exit, int_at_least
-from experiments.pictures import load_seed_subpolicies
+from experiments.config_cli import error_exit
+from experiments.skill_schedules import load_skills, scheduled_action, skill_parser
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
-from mlsh_jax.rollout import position, subpolicy_outputs
-from mlsh_jax.runs import read_run_config
+from mlsh_jax.rollout import position
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner
 
@@ -74,7 +72,7 @@ def _episodes(spec: MLSHSpec, subpolicies: Learner, task, schedules: jax.Array,
     """[schedules, starts, episodes] (torso displacement, steps alive, summed reward, closest
     value of the env's first episode-end metric) of episodes in which schedule[m] runs the
     m-th macro-action, from a standing start moved by `starts`."""
-    env, duration = spec.config.make_env(), spec.config.macro_duration  # no auto-reset
+    env = spec.config.make_env()  # no auto-reset
     metric = env.episode_end_metrics[0]
 
     def episode(schedule, start, key):
@@ -87,12 +85,9 @@ def _episodes(spec: MLSHSpec, subpolicies: Learner, task, schedules: jax.Array,
 
         def act(walk: _Walk, step_key):
             action_key, env_key = jax.random.split(step_key)
-            t = walk.state.t
-            z = schedule[jnp.minimum(t // duration, len(schedule) - 1)]
-            origin = jnp.where(t % duration == 0, position(spec, walk.obs), walk.origin)
-            dist, _ = subpolicy_outputs(spec, subpolicies, walk.obs, z, origin)
-            obs, state, reward, done, info = env.step(env_key, walk.state,
-                                                      dist.sample(action_key), task)
+            action, origin = scheduled_action(spec, subpolicies, schedule, walk.obs,
+                                              walk.state.t, walk.origin, action_key)
+            obs, state, reward, done, info = env.step(env_key, walk.state, action, task)
             alive = walk.alive
             return _Walk(
                 obs=obs, state=state, origin=origin, alive=alive & ~done,
@@ -148,19 +143,9 @@ def course(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = CliParser(prog="python -m experiments.skill_walks",
-                       description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--workdir", type=pathlib.Path, required=True,
-                        help="a run or a pretrained/ folder (config.json, subpolicies.msgpack) "
-                             "on an Ant task")
-    parser.add_argument("--course", action="store_true",
-                        help="open-loop schedules on the obstacle course instead of walks")
-    parser.add_argument("--episodes", type=int_at_least(1), default=8,
-                        help="sampled episodes per start or schedule (default 8)")
-    parser.add_argument("--seed", type=int_at_least(0), default=0,
-                        help="key of the episodes' start noise and samples (default 0)")
-    parser.add_argument("--seed-index", type=int_at_least(0), default=0,
-                        help="which seed of a multi-seed run (default 0)")
+    parser = skill_parser("python -m experiments.skill_walks", __doc__, tasks="an Ant task",
+                          course="open-loop schedules on the obstacle course instead of walks",
+                          episodes="start or schedule")
     parser.add_argument("--relative-position", choices=("true", "false"),
                         help="override the run's subpolicies_see_relative_position")
     return parser
@@ -170,11 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     enable_compile_cache()
     try:
-        config = read_run_config(args.workdir)
-        if config.env not in ANT_TASKS:
-            return error_exit(f"{args.workdir}: env={config.env!r}; skill_walks needs the "
-                              f"sub-policies of a run on an Ant task ({', '.join(ANT_TASKS)})")
-        one_seed = load_seed_subpolicies(args.workdir, args.seed_index)  # refuses scratch runs
+        config, one_seed = load_skills(args.workdir, args.seed_index, "skill_walks", ANT_TASKS,
+                                       f"an Ant task ({', '.join(ANT_TASKS)})")
         if args.relative_position is not None:
             config = dataclasses.replace(
                 config, subpolicies_see_relative_position=args.relative_position == "true")
