@@ -1,6 +1,7 @@
 """`experiments.humanoid_skills`: what Walk/Crawl sub-policies do on their own. The summary of
 episodes counts only the steps taken, and reads posture and place from the torso."""
 
+import pathlib
 import re
 
 import jax
@@ -14,6 +15,8 @@ from mlsh_jax.config import RunConfig
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_subpolicies
 from mlsh_jax.train import write_config
+
+PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "pretrained" / "walk_crawl"
 
 
 def test_a_run_on_another_task_is_refused_naming_its_env(tmp_path, capsys):
@@ -82,3 +85,26 @@ def test_episodes_follow_their_schedule_from_the_reset_pose():
     np.testing.assert_array_equal(xyz[0, :, :, :2], xyz[1, :, :, :2])
     assert np.abs(xyz[0, :, :, 2:] - xyz[1, :, :, 2:]).max() > 0
     assert np.abs(xyz[1, :, :, :2] - xyz[2, :, :, :2]).max() > 0
+
+
+def skill_rows(stdout: str) -> dict[tuple[int, str], dict[str, float]]:
+    """{(sub-policy, task): the figures of its line} of the skills table."""
+    rows = re.findall(r"sub-policy (\d) on (\w+)\s*: return\s+([-\d.]+) .*?torso x moved\s+"
+                      r"([-+\d.]+) .*?fell ([\d.]+); torso z mean ([\d.]+) m, below 0.93 m "
+                      r"([\d.]+), at >= 1.0 m ([\d.]+), under the box ([-\d.]+)", stdout)
+    names = ("return", "moved_x", "fell", "mean_z", "below_0.93", "at_1.0", "under_box")
+    number = lambda figure: float("nan") if figure == "-" else float(figure)  # "-": no box
+    return {(int(k), task): dict(zip(names, map(number, figures))) for k, task, *figures in rows}
+
+
+@pytest.mark.slow
+def test_the_shipped_walk_crawl_skills_are_one_crawl_under_the_box_and_one_upright_stand(capsys):
+    assert humanoid_skills.main(["--workdir", str(PRETRAINED), "--episodes", "4"]) == 0
+    rows = skill_rows(capsys.readouterr().out)
+    assert len(rows) == 4, rows
+    # Measured with 8 episodes (pretrained/walk_crawl/README.md): sub-policy 1 went 2.65 m back
+    # under the box, torso at 0.25 m; sub-policy 0 kept the torso at 1.21 m until it fell.
+    crawl = rows[1, "crawl"]
+    assert crawl["moved_x"] < -1.5 and crawl["under_box"] > 0.8 and crawl["below_0.93"] > 0.8
+    stand = rows[0, "walk"]
+    assert stand["at_1.0"] > 0.95 and stand["return"] > 3 * rows[1, "walk"]["return"]

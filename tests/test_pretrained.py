@@ -17,7 +17,7 @@ PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "pretrained"
 
 @pytest.mark.parametrize("name, config_name", [
     ("twowalk", "twowalk"), ("twowalk_1200", "twowalk"),
-    ("walk_crawl_forward", "walk_crawl_forward")])
+    ("walk_crawl_forward", "walk_crawl_forward"), ("walk_crawl", "walk_crawl")])
 def test_pretrained_skills_fit_their_shipped_config(name, config_name):
     config, subpolicies = load_run(PRETRAINED / name)
     shipped = load_config_file(config_name)
