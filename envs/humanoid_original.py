@@ -70,6 +70,15 @@ def box_centre(x_span: tuple[float, float]) -> tuple[float, float, float]:
     return (sum(x_span) / 2, 0.0, BOX_BOTTOM + BOX_HALF_SIZE[2])
 
 
+def box_x_span(centre: Any) -> tuple[float, float] | None:
+    """The x span (m) of the box centred at `centre` (a task's `box`), or None where it is
+    parked out of reach: `box_centre`'s inverse, for pictures and summaries of episodes."""
+    centre = tuple(float(c) for c in centre)
+    if centre == PARKED_BOX:
+        return None
+    return (centre[0] - BOX_HALF_SIZE[0], centre[0] + BOX_HALF_SIZE[0])
+
+
 def contact_xml() -> str:
     """Brax's humanoid.xml where every humanoid geom touches the floor and the box (contype 1,
     conaffinity 0: not each other), plus the box (contype 0, conaffinity 1), parked."""

@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs.humanoid import CRAWL, WALK
-from envs.humanoid_original import (BOX_BOTTOM, BOX_HALF_SIZE, WALK_CRAWL_BOX_X, WalkCrawl,
-                                    WalkCrawlCourse)
+from envs.humanoid_original import (BOX_BOTTOM, BOX_HALF_SIZE, WalkCrawl, WalkCrawlCourse,
+                                    box_x_span)
 from experiments.config_cli import error_exit
 from experiments.skill_schedules import load_skills, scheduled_action, skill_parser
 from mlsh_jax.checkpoint import CheckpointError
@@ -53,9 +53,6 @@ TORSO_RADIUS = 0.07
 """Radius (m) of the Humanoid's torso capsule."""
 UNDER_BOX_TORSO_Z = BOX_BOTTOM - TORSO_RADIUS
 """Torso height (m) below which the body can pass under the box."""
-BOX_SPANS = {WALK: None, CRAWL: WALK_CRAWL_BOX_X}
-"""The x span (m) of each task's box, where the body can reach it (walk's is parked under the
-floor)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +156,9 @@ def skills(config: RunConfig, subpolicies: Learner, keys: jax.Array) -> None:
     tasks = jax.vmap(env.sample_task_of_type, in_axes=(None, 0))(
         jax.random.PRNGKey(0), jnp.asarray(list(TASK_NAMES), jnp.int32))
     schedules = np.arange(config.num_subpolicies)[:, None]
-    rows = _summaries(spec, subpolicies, tasks, schedules, keys, list(BOX_SPANS.values()))
+    spans = [box_x_span(env.box(jax.tree.map(lambda leaf: leaf[t], tasks)))
+             for t in range(len(TASK_NAMES))]
+    rows = _summaries(spec, subpolicies, tasks, schedules, keys, spans)
     print(f"{len(keys)} episodes of up to {env.episode_length} steps per skill and task; ± SE "
           f"over episodes; posture shares over the steps taken (the box's underside at "
           f"{BOX_BOTTOM} m: a torso below {UNDER_BOX_TORSO_Z:.2f} m fits under it, walking pays "

@@ -31,9 +31,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
 from envs.ant import AntAmongWalls, AntObstacleCourse, TwoWalk
-from envs.humanoid import CRAWL, HumanoidBody, HumanoidUnderCeiling
-from envs.humanoid_original import (BOX_BOTTOM, COURSE_BOX_X, WALK_CRAWL_BOX_X, WalkCrawl,
-                                    WalkCrawlCourse, with_box_at)
+from envs.humanoid import HumanoidBody, HumanoidUnderCeiling
+from envs.humanoid_original import (BOX_BOTTOM, HumanoidWithBox, WalkCrawlCourse, box_x_span,
+                                    with_box_at)
 from experiments.config_cli import CliParser, error_exit, int_at_least
 from experiments.pictures import DPI, subpolicy_colour
 from mlsh_jax.checkpoint import CheckpointError
@@ -167,10 +167,8 @@ def render_html(env, task, episode: Episode) -> str:
 
     if isinstance(env, AntAmongWalls):
         physics = env.layout_physics(task)
-    elif isinstance(env, WalkCrawl):
-        physics = with_box_at(env.physics, env.box(task))
-    elif isinstance(env, WalkCrawlCourse):
-        physics = with_box_at(env.physics, env.box(reached_crawl_phase(env, episode.xy[1:, 0])))
+    elif isinstance(env, HumanoidWithBox):
+        physics = with_box_at(env.physics, shown_box(env, task, episode.xy[1:, 0]))
     else:
         physics = env.physics
     states = [jax.tree.map(lambda x: x[t], episode.pipeline_states)
@@ -215,9 +213,13 @@ def ceiling_span(env: HumanoidUnderCeiling, task: Any, x: np.ndarray) -> tuple[f
             end if np.isfinite(end) else max(x.max(), 1.0))
 
 
-def reached_crawl_phase(env: WalkCrawlCourse, x: np.ndarray) -> bool:
-    """Whether a course episode whose torso went along `x` reached the crawl phase."""
-    return bool(x.max() > env.switch_x)
+def shown_box(env: HumanoidWithBox, task: Any, x: np.ndarray) -> jax.Array:
+    """Centre of the original tasks' box in a (static) picture of an episode whose torso went
+    along `x`: the task's, or the course's where it stands once the episode reached its crawl
+    phase."""
+    if isinstance(env, WalkCrawlCourse):
+        return env.box(bool(x.max() > env.switch_x))
+    return env.box(task)
 
 
 def overhead(env: HumanoidBody, task: Any, x: np.ndarray
@@ -228,10 +230,7 @@ def overhead(env: HumanoidBody, task: Any, x: np.ndarray
     if isinstance(env, HumanoidUnderCeiling):
         span = ceiling_span(env, task, x)
         return None if span is None else (*span, env.ceiling_height, "ceiling")
-    if isinstance(env, WalkCrawlCourse):
-        span = COURSE_BOX_X if reached_crawl_phase(env, x) else None
-    else:
-        span = WALK_CRAWL_BOX_X if int(env.task_type(task)) == CRAWL else None
+    span = box_x_span(shown_box(env, task, x))
     return None if span is None else (*span, BOX_BOTTOM, "box underside")
 
 

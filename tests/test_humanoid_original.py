@@ -30,6 +30,7 @@ from envs.humanoid_original import (
     WalkCrawl,
     WalkCrawlCourse,
     box_centre,
+    box_x_span,
 )
 
 STEPS = 18
@@ -239,6 +240,8 @@ def test_the_course_box_is_parked_until_the_crawl_phase_then_over_0_5_to_23_5(co
     np.testing.assert_array_equal(course.box(jnp.bool_(False)), PARKED_BOX)
     np.testing.assert_allclose(course.box(jnp.bool_(True)), box_centre(COURSE_BOX_X))
     assert COURSE_BOX_X == (0.5, 23.5) and box_centre(COURSE_BOX_X)[0] == 12.0
+    assert box_x_span(course.box(jnp.bool_(True))) == COURSE_BOX_X  # placed: read back
+    assert box_x_span(course.box(jnp.bool_(False))) is None  # parked: out of reach
 
 
 # --- real steps: the rules and the box's physics (slow) -------------------------------------
