@@ -72,12 +72,12 @@ def interval_record(metrics: UpdateMetrics,
 def _alike_check(m: UpdateMetrics, checked: np.ndarray) -> dict[str, Any]:
     """Each seed's sub-policy distances at the interval's check and which sub-policies were
     re-initialised then (`RunConfig.reinit_alike_updates`; a config allows one check per log
-    interval, so the last one found is the only one)."""
-    last = checked.shape[1] - 1 - np.argmax(checked[:, ::-1], axis=1)
+    interval, so the first one found is the only one)."""
+    at = np.argmax(checked, axis=1)
     seeds = np.arange(checked.shape[0])
-    distances = np.asarray(m.subpolicy_distance[seeds, last], np.float64)
+    distances = np.asarray(m.subpolicy_distance[seeds, at], np.float64)
     return {"seed_distances": np.round(distances, 4).tolist(),
-            "seed_reinitialised": m.subpolicy_reinitialised[seeds, last].astype(int).tolist()}
+            "seed_reinitialised": m.subpolicy_reinitialised[seeds, at].astype(int).tolist()}
 
 
 def interval_episodes(totals: EpisodeTotals) -> tuple[np.ndarray, np.ndarray]:

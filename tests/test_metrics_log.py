@@ -1,10 +1,12 @@
 """Log records: returns and episode-end metrics of the episodes that started and ended in an
 interval, pooled over episodes, overall and per task type."""
 
+import types
+
 import jax
 import numpy as np
 
-from mlsh_jax.metrics_log import _scalars, interval_record, progress_line
+from mlsh_jax.metrics_log import _alike_check, _scalars, interval_record, progress_line
 from mlsh_jax.mlsh import EpisodeTotals, UpdateMetrics
 from mlsh_jax.ppo import PPOMetrics
 
@@ -125,3 +127,16 @@ def test_a_check_for_alike_sub_policies_is_recorded_with_its_distances_and_resta
     curves = dict(_scalars("alike_check", record["alike_check"]))  # TensorBoard and W&B tags
     assert curves["alike_check/seed_distances/0/0/1"] == 0.125
     assert curves["alike_check/seed_reinitialised/0/1"] == 1
+
+
+def test_the_check_recorded_is_the_update_of_the_interval_that_had_one():
+    # 3 updates in the interval, the check after the second; the others carry no distances
+    distance = np.zeros((1, 3, 2, 2), np.float32)
+    distance[0, 1] = [[0.0, 0.25], [0.25, 0.0]]
+    restarted = np.zeros((1, 3, 2), bool)
+    restarted[0, 1, 1] = True
+    interval = types.SimpleNamespace(subpolicy_distance=distance,
+                                     subpolicy_reinitialised=restarted)
+    record = _alike_check(interval, np.asarray([[False, True, False]]))
+    assert record == {"seed_distances": [[[0.0, 0.25], [0.25, 0.0]]],
+                      "seed_reinitialised": [[0, 1]]}
