@@ -131,7 +131,8 @@ def test_every_algorithm_meta_tests_on_the_same_tasks_and_start_states_per_seed_
     assert not np.array_equal(correct_goal[0], correct_goal[1])
 
 
-@pytest.mark.parametrize("algorithm", ["mlsh", "scratch"])
+@pytest.mark.parametrize("algorithm",
+                         ["mlsh", pytest.param("scratch", marks=pytest.mark.slow)])
 def test_meta_test_update_by_update_equals_one_scan_and_reports_each_update(algorithm):
     """Updates run one call each so that evaluate can show progress; the episode totals are
     those of one scan over all updates."""

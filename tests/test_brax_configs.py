@@ -2,9 +2,10 @@
 the obstacle course starts from its sub-policies (transfer), and the renders of both robots.
 
 The runs are real CLI subprocesses on the shipped configs, shrunk by overrides (2 slots x 2
-envs, 20-step episodes) so they compile and run in about a minute; the course transfer and the
-other Brax configs are slow tests (test_transfer.py checks the transfer's rules by default, on a
-cheap env). The Humanoid's side view is drawn from a synthetic episode.
+envs, 20-step episodes); compiling a Brax training program takes ~20 s of a 2-core CPU, so they
+and the renders of a run are slow tests (test_transfer.py checks the transfer's rules by
+default, on a cheap env; test_brax_tasks.py each Brax task's rules). The side views, drawn from
+synthetic episodes, stay in the default suite.
 """
 
 import json
@@ -40,6 +41,7 @@ def twowalk_run(tmp_path_factory):
     return workdir, result.stdout
 
 
+@pytest.mark.slow
 def test_twowalk_runs_from_the_cli_and_logs_the_distance_to_each_target(twowalk_run):
     workdir, stdout = twowalk_run
     assert "distance_to_target" in stdout
@@ -88,6 +90,7 @@ def test_other_brax_configs_run_from_the_cli(name, metric, tmp_path):
     assert np.isfinite(episode_end[metric][0])  # 20-step episodes: every env ended one
 
 
+@pytest.mark.slow
 def test_render_plays_the_longest_trained_slot_with_its_master_choosing_every_n_steps(
         twowalk_run, tmp_path):
     workdir, _ = twowalk_run
@@ -105,6 +108,7 @@ def test_render_plays_the_longest_trained_slot_with_its_master_choosing_every_n_
     assert (tmp_path / "path.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_render_command_writes_brax_viewer_html(twowalk_run, tmp_path, capsys):
     workdir, _ = twowalk_run
     out = tmp_path / "ant.html"
@@ -114,6 +118,7 @@ def test_render_command_writes_brax_viewer_html(twowalk_run, tmp_path, capsys):
     assert "<html" in html and "brax" in html.lower()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--out", "x.gif"], "must end in .html or .png"),
     (["--out", "x.png", "--slot", "7"], "--slot 7: the run has slots 0..1"),

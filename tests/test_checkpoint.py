@@ -94,6 +94,7 @@ def test_process_0_decides_a_timed_checkpoint_and_any_process_a_stop(monkeypatch
         assert train_module.agreed_stop(False) is stop
 
 
+@pytest.mark.slow
 def test_kill_during_a_save_keeps_the_previous_checkpoint_and_resumes_exactly(uninterrupted,
                                                                               tmp_path):
     reference_dir, _ = uninterrupted

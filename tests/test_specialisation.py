@@ -64,6 +64,7 @@ def test_a_seed_is_one_per_goal_by_its_shares_and_specialised_by_both_tests(shar
     assert (judged["one_per_goal"], judged["specialised"]) == verdict
 
 
+@pytest.mark.slow
 def test_the_command_judges_every_candidate_and_writes_the_rate(tmp_path, capsys):
     train(TINY, tmp_path, log=lambda _: None)
     assert main(["--workdir", str(tmp_path), "--candidates", "--tasks", "2"]) == 0
