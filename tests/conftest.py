@@ -5,8 +5,9 @@
   run of the suite, fresh for each run unless MLSH_JAX_COMPILE_CACHE is set, so a run's time
   is that of a fresh clone.
 - The default suite checks behaviour, not speed: it compiles with tests/xla_flags.py's
-  FAST_COMPILE, about 3x faster (the slow learning tests keep XLA's defaults: they are
-  execution-bound).
+  FAST_COMPILE, about 3x faster. The slow suite keeps XLA's defaults for its learning tests,
+  which are execution-bound; its command-line runs and other compile-bound tests take longer
+  there.
 - The files that take longest run first: `--dist loadfile` hands whole files to the workers in
   collection order, so a long file collected last would keep one worker busy alone at the end.
 """
