@@ -98,6 +98,9 @@ def summary_line(config: RunConfig, spec: MLSHSpec, tasks: int, result: MetaTest
             f"{fmt(result.mean_return[0])})")
     for name, curve in result.episode_end.items():
         line += f"; {name} at update {updates}: {fmt(curve[-1])}"
+    if result.by_task_type is not None:
+        finals = "/".join(fmt(curve[-1]) for curve in result.by_task_type.mean_return)
+        line += f"; return by task type: {finals}"
     empty = result.tasks_with_episodes.count(0)
     if empty:
         line += (f"; {empty} of {updates} updates have no finished episode started in them "
@@ -144,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         "final_mean_return": finite_or_none(result.mean_return)[-1],
         "final_standard_error": finite_or_none(result.standard_error)[-1],
         "episode_end": result.episode_end,
+        "by_task_type": (None if result.by_task_type is None
+                         else dataclasses.asdict(result.by_task_type)),
     }
     out = "candidates_eval.json" if args.candidates else "eval.json"
     (out_dir / out).write_text(json.dumps(report, indent=2))

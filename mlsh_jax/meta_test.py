@@ -44,6 +44,19 @@ class MetaTestResult:
     episode_end: dict[str, list[float | None]] = dataclasses.field(default_factory=dict)
     """Per env episode-end metric (e.g. the share of course episodes past the ceiling), per
     update: its mean over the episodes of every seed and task that started in the update."""
+    by_task_type: TaskTypeCurves | None = None
+    """The same per task type (e.g. walk and crawl tasks, whose `torso_x` have opposite
+    signs); None for an env without discrete task types."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskTypeCurves:
+    """Per task type, per update: the mean return and episode-end metrics over the episodes of
+    every seed's tasks of that type that started in the update (None where none did)."""
+
+    tasks: list[int]                                    # (seed, task) pairs of each type
+    mean_return: list[list[float | None]]               # [type][update]
+    episode_end: dict[str, list[list[float | None]]]    # metric -> [type][update]
 
 
 def meta_test_keys(seed: int, seeds: int, candidates: int = 1) -> tuple[jax.Array, jax.Array]:
@@ -65,7 +78,7 @@ def meta_test_tasks(spec: MLSHSpec, task_keys: jax.Array, num_tasks: int):
     from the learner's rollout keys and is not paired."""
 
     def one_task(task_key, index):
-        k_task, k_reset = jax.random.split(jax.random.fold_in(task_key, index))
+        k_task, k_reset = _task_and_reset_keys(task_key, index)
         task = spec.env.sample_task(k_task)
         reset = jax.vmap(spec.env.reset, in_axes=(0, None))
         obs, env_state = reset(jax.random.split(k_reset, spec.config.envs_per_slot), task)
@@ -73,6 +86,24 @@ def meta_test_tasks(spec: MLSHSpec, task_keys: jax.Array, num_tasks: int):
 
     per_seed = jax.vmap(one_task, in_axes=(None, 0))
     return jax.jit(jax.vmap(per_seed, in_axes=(0, None)))(task_keys, jnp.arange(num_tasks))
+
+
+def _task_and_reset_keys(task_key: jax.Array, index: jax.Array) -> jax.Array:
+    """Task `index`'s two keys, shared by `meta_test_tasks` and `meta_test_task_types` so that
+    the types reported are those of the tasks run."""
+    return jax.random.split(jax.random.fold_in(task_key, index))
+
+
+def meta_test_task_types(spec: MLSHSpec, task_keys: jax.Array, num_tasks: int) -> np.ndarray:
+    """[seeds, tasks] int type of each task `meta_test_tasks` draws from the same keys (no env
+    reset: the tasks alone)."""
+
+    def one_type(task_key, index):
+        return spec.env.task_type(spec.env.sample_task(_task_and_reset_keys(task_key, index)[0]))
+
+    per_seed = jax.vmap(one_type, in_axes=(None, 0))
+    return np.asarray(jax.jit(jax.vmap(per_seed, in_axes=(0, None)))(task_keys,
+                                                                      jnp.arange(num_tasks)))
 
 
 def hierarchical_meta_test_state(spec: MLSHSpec, subpolicies: Learner, num_tasks: int,
@@ -166,8 +197,15 @@ def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int,
                                   candidates, progress)
     episodes = jax.tree.map(lambda x: np.asarray(x, np.float64), episodes)
     result = summarize_returns(episodes)
-    return dataclasses.replace(result, episode_end=episode_end_means(
-        episodes, spec.env.episode_end_metrics))
+    names = spec.env.episode_end_metrics
+    by_type = None
+    if spec.env.num_task_types:
+        seeds = episodes.started_here_count.shape[0]
+        task_keys = meta_test_keys(seed, seeds, candidates)[1]
+        by_type = task_type_curves(episodes, meta_test_task_types(spec, task_keys, num_tasks),
+                                   spec.env.num_task_types, names)
+    return dataclasses.replace(result, episode_end=episode_end_means(episodes, names),
+                               by_task_type=by_type)
 
 
 def episodes_by_start(episodes: EpisodeTotals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -190,6 +228,25 @@ def episode_end_means(episodes: EpisodeTotals,
     return {name: [float(total / count) if count else None
                    for total, count in zip(sums[:, index], counts)]
             for index, name in enumerate(names)}
+
+
+def task_type_curves(episodes: EpisodeTotals, task_types: np.ndarray, num_types: int,
+                     names: tuple[str, ...]) -> TaskTypeCurves:
+    """Episodes [seeds, U + 1, tasks] pooled per task type ([seeds, tasks] `task_types`), as
+    `episode_end_means` pools all of them."""
+    sums, counts, ends = episodes_by_start(episodes)
+    mean = lambda total, count: float(total / count) if count else None
+    tasks, returns, end = [], [], {name: [] for name in names}
+    for task_type in range(num_types):
+        mine = (task_types == task_type)[:, None, :]  # [seeds, 1, tasks]
+        count = (counts * mine).sum(axis=(0, 2))
+        total = (sums * mine).sum(axis=(0, 2))
+        end_total = (ends * mine[..., None]).sum(axis=(0, 2))  # [U, M]
+        tasks.append(int(mine.sum()))
+        returns.append([mean(t, c) for t, c in zip(total, count)])
+        for index, name in enumerate(names):
+            end[name].append([mean(t, c) for t, c in zip(end_total[:, index], count)])
+    return TaskTypeCurves(tasks=tasks, mean_return=returns, episode_end=end)
 
 
 def pooled_mean(sums: np.ndarray, counts: np.ndarray) -> tuple[float, float]:

@@ -10,7 +10,7 @@ import pytest
 from mlsh_jax.algorithms import meta_test_config, training_config
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.meta_test import flat_meta_test_state, hierarchical_meta_test_state, run_updates, \
-    meta_test, meta_test_keys, meta_test_tasks
+    meta_test, meta_test_keys, meta_test_task_types, meta_test_tasks
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds, init_subpolicies, seed_keys
 from mlsh_jax.train import make_chunk
@@ -105,6 +105,9 @@ def test_scratch_tasks_learn_independently_and_seeds_are_independent_runs():
     assert not np.array_equal(curves[0], curves[1])
     np.testing.assert_allclose(result.mean_return, curves.mean(axis=0))
     np.testing.assert_allclose(result.standard_error, curves.std(axis=0, ddof=1) / np.sqrt(2))
+    by_type = result.by_task_type  # Moving Bandits: which of the two goals pays
+    assert sum(by_type.tasks) == 2 * 3 and len(by_type.mean_return) == 2
+    assert all(len(curve) == 2 for curve in by_type.mean_return)
 
 
 def test_every_algorithm_meta_tests_on_the_same_tasks_and_start_states_per_seed_index(
@@ -129,6 +132,15 @@ def test_every_algorithm_meta_tests_on_the_same_tasks_and_start_states_per_seed_
     chex.assert_trees_all_equal(jax.tree.map(lambda x: x[:, :3], more), start(slots))
     correct_goal = more[0].correct_goal
     assert not np.array_equal(correct_goal[0], correct_goal[1])
+
+
+def test_the_task_types_reported_are_those_of_the_tasks_run():
+    spec = MLSHSpec.build(meta_test_config(dataclasses.replace(TINY, num_seeds=2), 5, 2, 0))
+    task_keys = meta_test_keys(0, 2)[1]
+    tasks = meta_test_tasks(spec, task_keys, 5)[0]
+    types = meta_test_task_types(spec, task_keys, 5)
+    np.testing.assert_array_equal(types, jax.vmap(jax.vmap(spec.env.task_type))(tasks))
+    assert types.shape == (2, 5) and len(np.unique(types)) == 2
 
 
 @pytest.mark.parametrize("algorithm",

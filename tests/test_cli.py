@@ -268,6 +268,14 @@ def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     assert report["final_mean_return"] == report["mean_return"][-1]
     assert report["episode_end"] == {}  # Moving Bandits reports no episode-end metric
     assert report["envs_per_task"] == 2
+    by_type = report["by_task_type"]  # Moving Bandits: which of the two goals pays
+    assert sum(by_type["tasks"]) == 4 and by_type["episode_end"] == {}
+    for update, overall in enumerate(report["mean_return"]):
+        # every task had episodes, so the pooled mean lies between the two types' means
+        per_type = [curve[update] for curve, n in zip(by_type["mean_return"], by_type["tasks"])
+                    if n]
+        assert min(per_type) - 1e-9 <= overall <= max(per_type) + 1e-9
+    assert "; return by task type: " in evaluate.stdout
 
     # The meta-test budget may differ from the training layout: the same tasks, 3 envs each.
     assert evaluate_main(["--workdir", str(workdir), "--tasks", "4", "--updates", "2",

@@ -14,7 +14,8 @@ from envs.base import Discrete, Environment, wrap_for_training
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.config import NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.gae import macro_capacity
-from mlsh_jax.meta_test import episode_end_means, hierarchical_meta_test_state, summarize_returns
+from mlsh_jax.meta_test import (episode_end_means, hierarchical_meta_test_state,
+                                summarize_returns, task_type_curves)
 from mlsh_jax.mlsh import EpisodeTotals
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_subpolicies, seed_keys
@@ -165,3 +166,26 @@ def test_episode_end_means_average_the_episodes_that_started_in_each_update():
     totals = totals_of(zeros, here, zeros, before, here_end, before_end)
     means = episode_end_means(totals, ("passed", "torso_x"))
     assert means == {"passed": [0.5, None], "torso_x": [7.5 / 4, None]}
+
+
+def test_task_type_curves_pool_each_types_episodes_over_seeds_and_tasks():
+    """2 seeds x 3 tasks, U = 1 (+1 finishing update); types [[0, 1, 0], [1, 1, 0]]. Type 0:
+    seed 0's tasks 0 and 2 and seed 1's task 2; type 1 the other three. Walk-like returns for
+    type 0 (positive torso_x), crawl-like for type 1 (negative), so the overall mean of
+    torso_x hides what each type does."""
+    zeros = np.zeros((2, 2, 3))
+    returns, counts = zeros.copy(), zeros.copy()
+    ends = np.zeros((2, 2, 3, 1))
+    for (seed, task), (total, count, torso_x) in {
+            (0, 0): (10.0, 1, 2.0), (0, 2): (20.0, 1, 4.0), (1, 2): (30.0, 2, 6.0),
+            (0, 1): (5.0, 1, -1.0), (1, 0): (7.0, 1, -3.0), (1, 1): (0.0, 0, 0.0)}.items():
+        returns[seed, 0, task], counts[seed, 0, task] = total, count
+        ends[seed, 0, task] = torso_x
+    totals = totals_of(returns, counts, zeros, zeros, ends, np.zeros_like(ends))
+    types = np.array([[0, 1, 0], [1, 1, 0]])
+    curves = task_type_curves(totals, types, 3, ("torso_x",))
+    assert curves.tasks == [3, 3, 0]
+    assert curves.mean_return == [[60.0 / 4], [12.0 / 2], [None]]
+    assert curves.episode_end == {"torso_x": [[12.0 / 4], [-4.0 / 2], [None]]}
+    overall = episode_end_means(totals, ("torso_x",))["torso_x"]
+    assert overall == [8.0 / 6]  # both types' episodes pooled: (12 - 4) / 6
