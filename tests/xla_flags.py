@@ -5,10 +5,12 @@ XLA's backend optimisations and with the classic (not fusion-emitter) CPU code g
 program compiles about 3x faster. Measured 2026-12-05 (commit 2956a5d, 2-core CPU) as the
 `lower().compile()` time of `jax.jit(lambda s: mlsh_update(spec, s))` for test_mlsh.py's TINY
 config: 7.6 s with XLA's defaults, 4.2-4.7 s at optimisation level 0, 2.4 s with both flags.
-Runs compared with one another within a test all use the same flags.
+Without LLVM's expensive passes as well: 2.83-2.85 s against 2.98-3.08 s (2026-12-06, commit
+d496025, two runs each). Runs compared with one another within a test all use the same flags.
 """
 
-FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
+FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false",
+                "--xla_llvm_disable_expensive_passes=true")
 
 
 def with_fast_compile(flags: str) -> str:
