@@ -223,30 +223,36 @@ def episode_end_means(episodes: EpisodeTotals,
     """Per metric, per update 1..U: its mean over the episodes of every seed and task that
     started in the update, from totals [seeds, U + 1, tasks] (the last update is the one run
     to finish update U's episodes). None where no episode started and ended."""
-    _, counts, sums = episodes_by_start(episodes)
-    counts, sums = counts.sum(axis=(0, 2)), sums.sum(axis=(0, 2))
-    return {name: [float(total / count) if count else None
-                   for total, count in zip(sums[:, index], counts)]
-            for index, name in enumerate(names)}
+    every_task = np.ones(np.shape(episodes.started_here_count)[::2], bool)
+    return _pooled_curves(episodes, names, every_task)[1]
 
 
 def task_type_curves(episodes: EpisodeTotals, task_types: np.ndarray, num_types: int,
                      names: tuple[str, ...]) -> TaskTypeCurves:
     """Episodes [seeds, U + 1, tasks] pooled per task type ([seeds, tasks] `task_types`), as
     `episode_end_means` pools all of them."""
+    curves = [_pooled_curves(episodes, names, task_types == task_type)
+              for task_type in range(num_types)]
+    return TaskTypeCurves(tasks=[int((task_types == task_type).sum())
+                                 for task_type in range(num_types)],
+                          mean_return=[returns for returns, _ in curves],
+                          episode_end={name: [end[name] for _, end in curves] for name in names})
+
+
+def _pooled_curves(episodes: EpisodeTotals, names: tuple[str, ...], chosen: np.ndarray
+                   ) -> tuple[list[float | None], dict[str, list[float | None]]]:
+    """Per update 1..U, the mean return and episode-end metrics of the episodes that started
+    in it, pooled over the (seed, task) pairs `chosen` [seeds, tasks] (None where none did)."""
     sums, counts, ends = episodes_by_start(episodes)
-    mean = lambda total, count: float(total / count) if count else None
-    tasks, returns, end = [], [], {name: [] for name in names}
-    for task_type in range(num_types):
-        mine = (task_types == task_type)[:, None, :]  # [seeds, 1, tasks]
-        count = (counts * mine).sum(axis=(0, 2))
-        total = (sums * mine).sum(axis=(0, 2))
-        end_total = (ends * mine[..., None]).sum(axis=(0, 2))  # [U, M]
-        tasks.append(int(mine.sum()))
-        returns.append([mean(t, c) for t, c in zip(total, count)])
-        for index, name in enumerate(names):
-            end[name].append([mean(t, c) for t, c in zip(end_total[:, index], count)])
-    return TaskTypeCurves(tasks=tasks, mean_return=returns, episode_end=end)
+    chosen = chosen[:, None, :]
+    count = (counts * chosen).sum(axis=(0, 2))
+    total = (sums * chosen).sum(axis=(0, 2))
+    end_total = (ends * chosen[..., None]).sum(axis=(0, 2))  # [U, M]
+    mean = lambda numerator, denominator: (float(numerator / denominator) if denominator
+                                           else None)
+    return ([mean(t, c) for t, c in zip(total, count)],
+            {name: [mean(t, c) for t, c in zip(end_total[:, index], count)]
+             for index, name in enumerate(names)})
 
 
 def pooled_mean(sums: np.ndarray, counts: np.ndarray) -> tuple[float, float]:

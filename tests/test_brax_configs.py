@@ -4,9 +4,9 @@ the obstacle course starts from its sub-policies (transfer), and the renders of 
 The runs are real CLI subprocesses on the shipped configs, shrunk by overrides (2 slots x 2
 envs, 20-step episodes); a Brax training program compiles in ~12 s on a 2-core CPU even with
 tests/xla_flags.py's flags (longer with XLA's defaults), so they and the renders of a run are
-slow tests (test_transfer.py checks the transfer's rules by
-default, on a cheap env; test_brax_tasks.py each Brax task's rules). The side views, drawn from
-synthetic episodes, stay in the default suite.
+slow tests (test_transfer.py checks the transfer's rules by default, on a cheap env;
+test_brax_tasks.py each Brax task's rules). The side views, drawn from synthetic episodes, stay
+in the default suite.
 """
 
 import json
