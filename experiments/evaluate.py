@@ -2,6 +2,7 @@
 
     python -m experiments.evaluate --workdir DIR [--tasks 256] [--updates W] [--seed S]
                                    [--envs-per-task E] [--candidates] [--out OUT]
+                                   [--num-devices D]
 
 Writes DIR/eval.json (OUT/eval.json with --out) with the mean episode return per meta-test
 update (paper Fig. 4 and 7): per new task a fresh master (MLSH) or a flat per-task learner
@@ -24,7 +25,7 @@ from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.compile_cache import enable_compile_cache
 from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.algorithms import meta_test_config
-from mlsh_jax.meta_test import MetaTestResult, Progress, meta_test
+from mlsh_jax.meta_test import MetaTestResult, Progress, meta_test, task_mesh
 from mlsh_jax.metrics_log import duration
 from mlsh_jax.runs import META_TEST_SEED_OFFSET, load_run
 from mlsh_jax.spec import MLSHSpec
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "--candidates) into, created if missing (default: --workdir); "
                              "e.g. to meta-test a shipped pretrained/NAME without writing "
                              "into it")
+    parser.add_argument("--num-devices", type=int_at_least(1), default=1,
+                        help="devices to split the tasks over, each training tasks/D of the "
+                             "learners (default: 1); on a CPU, first export XLA_FLAGS="
+                             "--xla_force_host_platform_device_count=D, e.g. D = the cores")
     return parser
 
 
@@ -114,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     enable_compile_cache()
     out_dir = args.out or args.workdir
     try:
+        task_mesh(args.tasks, args.num_devices)
         config, subpolicies = load_run(args.workdir, args.candidates)
         if args.envs_per_task:
             config = dataclasses.replace(config, envs_per_slot=args.envs_per_task)
@@ -125,12 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         return error_exit(error)
     except OSError as error:
         return error_exit(f"--out {str(out_dir)!r}: cannot create it ({error.strerror})")
-    print(f"meta-test {config.algorithm} on {config.env}: {args.tasks} fresh tasks, {updates} "
-          f"updates, and one more that finishes the episodes started in the last", flush=True)
+    split = f", split over {args.num_devices} devices" if args.num_devices > 1 else ""
+    print(f"meta-test {config.algorithm} on {config.env}: {args.tasks} fresh tasks{split}, "
+          f"{updates} updates, and one more that finishes the episodes started in the last",
+          flush=True)
     print("compiling the meta-test program ...", flush=True)
     result = meta_test(config, subpolicies, num_tasks=args.tasks, updates=updates, seed=seed,
                        progress=progress_printer(),
-                       candidates=config.candidates if args.candidates else 1)
+                       candidates=config.candidates if args.candidates else 1,
+                       num_devices=args.num_devices)
     report = {
         "env": config.env,
         "algorithm": config.algorithm,

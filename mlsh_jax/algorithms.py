@@ -41,8 +41,9 @@ def meta_test_config(config: RunConfig, num_tasks: int, updates: int, seed: int)
     joint and phi with its observation statistics stays frozen by construction (and no check
     of alike sub-policies restarts one).
     Flat: one slot whose single policy trains every update (`meta_test` vmaps it over tasks,
-    each task with its own copy of the policy). Meta-test runs on one device (num_devices=1),
-    whatever number of tasks it has.
+    each task with its own copy of the policy). num_devices is 1 whatever the trained run's:
+    `meta_test` splits the tasks over devices itself (its `num_devices`), because the flat
+    meta-test's tasks are not slots.
     """
     common = dict(total_updates=updates, stagger=False, seed=seed, num_seeds=1, num_devices=1,
                   candidates=1, reinit_alike_updates=())

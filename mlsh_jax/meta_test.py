@@ -10,6 +10,10 @@ is tested on the same tasks (`meta_test_tasks`).
 Update u reports the episodes that started in it (`mlsh_jax.mlsh.EpisodeTotals`), so one
 more update runs to finish update U's episodes; its own episodes are not reported. Updates run
 one compiled call each, so a long meta-test (Brax: minutes per update) can report progress.
+
+The tasks can be split over devices (`num_devices`): each task's learner is independent of the
+others', so each device trains its share of them and only the metrics are gathered. On a
+multi-core CPU with forced host devices this is what uses every core (`docs/distributed.md`).
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
 from mlsh_jax.algorithms import meta_test_config
-from mlsh_jax.config import RunConfig
+from mlsh_jax.config import ConfigError, RunConfig
 from mlsh_jax.mlsh import EpisodeTotals
+from mlsh_jax.sharding import SLOT_AXIS, place, slot_mesh, state_shardings
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import Learner, TrainerState, init_state, seed_keys
 from mlsh_jax.train import make_chunk
@@ -126,12 +133,37 @@ def _no_progress(done: int, total: int) -> None:
     del done, total
 
 
+def task_mesh(num_tasks: int, num_devices: int) -> Mesh:
+    """The mesh over which a meta-test of `num_tasks` tasks splits them, num_tasks/num_devices
+    per device; a ConfigError if the devices do not divide the tasks or do not exist."""
+    if num_tasks % num_devices:
+        raise ConfigError(f"num_devices={num_devices}: must divide the number of tasks "
+                          f"({num_tasks})")
+    return slot_mesh(num_devices)
+
+
+def task_shardings(mesh: Mesh, state: TrainerState, hierarchical: bool) -> TrainerState:
+    """The sharding of every leaf of a meta-test's state that splits its task axis (axis 1)
+    over `mesh`. Hierarchical: the tasks are the slots, and phi (frozen) is replicated. Flat:
+    every leaf is [seeds, tasks, ...], the policy included, since each task trains its own
+    copy."""
+    if hierarchical:
+        return state_shardings(mesh, state)
+    split = NamedSharding(mesh, PartitionSpec(None, SLOT_AXIS))
+    return jax.tree.map(lambda _: split, state)
+
+
 def run_updates(spec: MLSHSpec, state: TrainerState, updates: int, batch_dims: int,
-                update_axis: int, progress: Progress) -> EpisodeTotals:
+                update_axis: int, progress: Progress, mesh: Mesh | None = None
+                ) -> EpisodeTotals:
     """`updates` updates, one compiled call each: the episode totals stacked on
     `update_axis`. The same as one scan over all of them: the state carries every key and
-    counter."""
-    step = make_chunk(spec, 1, batch_dims=batch_dims)
+    counter. With `mesh`, the tasks are split over its devices (`task_shardings`)."""
+    shardings = None
+    if mesh is not None:
+        shardings = task_shardings(mesh, state, hierarchical=batch_dims == 1)
+        state = place(state, shardings)
+    step = make_chunk(spec, 1, batch_dims=batch_dims, shardings=shardings)
     parts = []
     for done in range(1, updates + 1):
         state, metrics = step(state)
@@ -141,11 +173,12 @@ def run_updates(spec: MLSHSpec, state: TrainerState, updates: int, batch_dims: i
 
 
 def _hierarchical_episodes(spec: MLSHSpec, subpolicies: Learner, num_tasks: int,
-                           updates: int, seed: int, candidates: int,
-                           progress: Progress) -> EpisodeTotals:
+                           updates: int, seed: int, candidates: int, progress: Progress,
+                           mesh: Mesh | None) -> EpisodeTotals:
     """[seeds, updates, tasks] episode totals of fresh masters per task."""
     state = hierarchical_meta_test_state(spec, subpolicies, num_tasks, seed, candidates)
-    return run_updates(spec, state, updates, batch_dims=1, update_axis=1, progress=progress)
+    return run_updates(spec, state, updates, batch_dims=1, update_axis=1, progress=progress,
+                       mesh=mesh)
 
 
 def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
@@ -170,31 +203,33 @@ def flat_meta_test_state(spec: MLSHSpec, subpolicies: Learner | None, num_tasks:
 
 def _flat_episodes(spec: MLSHSpec, subpolicies: Learner | None, num_tasks: int,
                    updates: int, seed: int, seeds: int, candidates: int,
-                   progress: Progress) -> EpisodeTotals:
+                   progress: Progress, mesh: Mesh | None) -> EpisodeTotals:
     """The same for flat learners, one per task: a 1-slot run vmapped over seeds and tasks."""
     state = flat_meta_test_state(spec, subpolicies, num_tasks, seed, seeds, candidates)
     episodes = run_updates(spec, state, updates, batch_dims=2, update_axis=2,
-                           progress=progress)
+                           progress=progress, mesh=mesh)
     # [R, T, U, 1, ...] -> [R, U, T, ...]
     return jax.tree.map(lambda x: jnp.moveaxis(x[:, :, :, 0], 1, 2), episodes)
 
 
 def meta_test(config: RunConfig, subpolicies: Learner | None, *, num_tasks: int, updates: int,
               seed: int, progress: Progress = _no_progress,
-              candidates: int = 1) -> MetaTestResult:
+              candidates: int = 1, num_devices: int = 1) -> MetaTestResult:
     """`subpolicies` carry a leading seed axis (as trained); None for `scratch`, which then
     runs `config.num_seeds` independent seeds. `progress` hears of each of the updates + 1
     updates run. `candidates`: the leading axis holds that many candidates of each seed,
-    seed-major, each meeting its seed's tasks (`meta_test_keys`)."""
+    seed-major, each meeting its seed's tasks (`meta_test_keys`). `num_devices` > 1 splits
+    the tasks over that many devices (`task_mesh`); the result is the one device's."""
     spec = MLSHSpec.build(meta_test_config(config, num_tasks, updates + 1, seed))
+    mesh = task_mesh(num_tasks, num_devices) if num_devices > 1 else None
     if config.hierarchical:
         episodes = _hierarchical_episodes(spec, subpolicies, num_tasks, updates + 1, seed,
-                                          candidates, progress)
+                                          candidates, progress, mesh)
     else:
         seeds = config.num_seeds if subpolicies is None else \
             jax.tree.leaves(subpolicies)[0].shape[0]
         episodes = _flat_episodes(spec, subpolicies, num_tasks, updates + 1, seed, seeds,
-                                  candidates, progress)
+                                  candidates, progress, mesh)
     episodes = jax.tree.map(lambda x: np.asarray(x, np.float64), episodes)
     result = summarize_returns(episodes)
     names = spec.env.episode_end_metrics

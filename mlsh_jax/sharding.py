@@ -50,8 +50,10 @@ def slot_mesh(num_devices: int) -> Mesh:
     multi-host run, where a process without a device in the mesh could not take part)."""
     available = jax.device_count()
     if num_devices > available:
+        hint = (f"; on a CPU, set XLA_FLAGS=--xla_force_host_platform_device_count="
+                f"{num_devices} before starting" if jax.default_backend() == "cpu" else "")
         raise ConfigError(f"num_devices={num_devices}: only {available} "
-                          f"{jax.default_backend()} device(s) available")
+                          f"{jax.default_backend()} device(s) available{hint}")
     if jax.process_count() > 1 and num_devices != available:
         raise ConfigError(f"num_devices={num_devices}: a run over {jax.process_count()} "
                           f"processes must use all their {available} devices")

@@ -1,7 +1,8 @@
 """Task slots split over devices and over processes train as on one device: a tiny run sharded
 over 4 forced host devices and one over 2 processes on loopback (gloo collectives), each
-against an unsharded run. The runs are subprocesses (tests/sharding_worker.py) because the
-forced device count must be set before JAX is imported."""
+against an unsharded run; a meta-test's tasks split over 2 devices give the one device's
+result. The runs are subprocesses (tests/sharding_worker.py, tests/meta_test_devices_worker.py)
+because the forced device count must be set before JAX is imported."""
 
 import dataclasses
 import json
@@ -18,9 +19,12 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec
 
+from experiments.evaluate import main as evaluate_cli
 from experiments.run import main as run_cli
 from mlsh_jax.algorithms import meta_test_config
 from mlsh_jax.config import ConfigError, NetworkConfig, RunConfig
+from mlsh_jax.meta_test import flat_meta_test_state, hierarchical_meta_test_state, \
+    task_shardings
 from mlsh_jax.sharding import SLOT_AXIS, slot_mesh, state_shardings
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_seeds
@@ -176,7 +180,8 @@ def test_num_devices_must_divide_the_slots(num_devices, message):
 def test_a_mesh_of_more_devices_than_exist_is_refused_by_name():
     count = jax.device_count()
     with pytest.raises(ConfigError, match=re.escape(
-            f"num_devices={count + 1}: only {count} cpu device(s) available")):
+            f"num_devices={count + 1}: only {count} cpu device(s) available; on a CPU, set "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={count + 1} before starting")):
         slot_mesh(count + 1)
 
 
@@ -196,6 +201,53 @@ def test_meta_test_of_a_sharded_run_runs_on_one_device_whatever_its_task_count()
     assert meta_test_config(trained, num_tasks=5, updates=2, seed=0).num_devices == 1
     flat = dataclasses.replace(trained, algorithm="shared")
     assert meta_test_config(flat, num_tasks=5, updates=2, seed=0).num_devices == 1
+
+
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_a_meta_test_splits_only_its_task_axis_over_the_devices(hierarchical):
+    config = RunConfig(algorithm="mlsh" if hierarchical else "shared", num_slots=2,
+                       envs_per_slot=2, network=NetworkConfig(hidden_sizes=(4,)))
+    spec = MLSHSpec.build(meta_test_config(config, num_tasks=4, updates=2, seed=0))
+    phi = jax.eval_shape(lambda: init_seeds(spec)).subpolicies
+    state = jax.eval_shape(lambda p: hierarchical_meta_test_state(spec, p, 4, 0)
+                           if hierarchical else flat_meta_test_state(spec, p, 4, 0, 1), phi)
+    shardings = task_shardings(slot_mesh(1), state, hierarchical)
+    split = PartitionSpec(None, SLOT_AXIS)
+    if hierarchical:  # the slots are the tasks; the frozen phi and the keys are replicated
+        assert {s.spec for s in jax.tree.leaves(shardings.slots)} == {split}
+        assert {s.spec for s in jax.tree.leaves(shardings.subpolicies)} == {PartitionSpec()}
+    else:  # [seeds, tasks, ...]: each task's copy of the policy lives with its task
+        assert {s.spec for s in jax.tree.leaves(shardings)} == {split}
+        assert all(leaf.shape[1] == 4 for leaf in jax.tree.leaves(state))
+
+
+@pytest.mark.parametrize("tasks, devices, message", [
+    ("4", "3", "num_devices=3: must divide the number of tasks (4)"),
+    (str(2 * (jax.device_count() + 1)), str(jax.device_count() + 1),
+     f"num_devices={jax.device_count() + 1}: only {jax.device_count()} cpu device(s)"),
+])
+def test_evaluate_refuses_devices_that_do_not_divide_the_tasks_or_exist(
+        tasks, devices, message, tmp_path, capsys):
+    status = evaluate_cli(["--workdir", str(tmp_path), "--tasks", tasks,
+                           "--num-devices", devices])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(error) == 1 and message in error[0], error
+
+
+@pytest.mark.slow
+def test_a_meta_test_with_its_tasks_split_over_two_devices_returns_the_one_device_result():
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "meta_test_devices_worker.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["algorithm"] for line in lines] == ["mlsh", "shared", "scratch"]
+    for line in lines:
+        one, two = line["1"], line["2"]
+        assert one["spans"] == []  # one device: nothing placed
+        assert 2 in two["spans"], line["algorithm"]  # the task leaves span both devices
+        assert two["result"] == one["result"], line["algorithm"]
+        assert len(one["result"]["mean_return"]) == 2
 
 
 @pytest.mark.slow
