@@ -36,8 +36,9 @@ WITH_CONFIG_OVERRIDES = {"experiments.run", "benchmarks.startup"}
 """Modules that take `--config.KEY=VALUE` beside their parser's own options."""
 
 PLACEHOLDERS = {"W": "9", "S": "0", "R": "0", "N": "0", "E": "8", "K": "2", "P": "2", "I": "0",
-                "UPDATE": "100", "HOST:PORT": "localhost:1234", "NAME.py": "moving_bandits.py",
-                "X0,Y0,X1,Y1": "100,300,300,100", "ROW,COL": "10,10"}
+                "D": "1", "UPDATE": "100", "HOST:PORT": "localhost:1234",
+                "NAME.py": "moving_bandits.py", "X0,Y0,X1,Y1": "100,300,300,100",
+                "ROW,COL": "10,10"}
 """Sample values of the placeholders that must parse as numbers or names; the others (DIR,
 OUT, FILE.png, ...) stand for paths, which any text is."""
 PLACEHOLDER_OVERRIDE = re.compile(r"^--config\.[A-Z_.]+(=.*)?$")
