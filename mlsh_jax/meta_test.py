@@ -24,7 +24,6 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mlsh_jax.algorithms import meta_test_config
