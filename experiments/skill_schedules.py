@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from experiments.config_cli import CliParser, int_at_least
 from experiments.pictures import load_seed_subpolicies
+from mlsh_jax.algorithms import training_config
 from mlsh_jax.checkpoint import CheckpointError
 from mlsh_jax.config import RunConfig
 from mlsh_jax.rollout import position, subpolicy_outputs
@@ -52,9 +53,10 @@ def skill_parser(prog: str, doc: str, tasks: str, course: str, episodes: str) ->
 
 def load_skills(workdir: pathlib.Path, seed_index: int, tool: str, envs: tuple[str, ...],
                 tasks: str) -> tuple[RunConfig, Learner]:
-    """The run's config and one seed's sub-policies; CheckpointError unless the run trained
-    sub-policies on one of `envs` (described as `tasks` in the message)."""
-    config = read_run_config(workdir)
+    """The run's config as its program ran it (a flat learner, e.g. the shared policy, is one
+    sub-policy) and one seed's sub-policies; CheckpointError unless the run trained sub-policies
+    on one of `envs` (described as `tasks` in the message)."""
+    config = training_config(read_run_config(workdir))
     if config.env not in envs:
         raise CheckpointError(f"{workdir}: env={config.env!r}; {tool} needs the sub-policies of "
                               f"a run on {tasks}")

@@ -11,6 +11,7 @@ import pytest
 
 from envs.humanoid import CRAWL, WALK
 from experiments import humanoid_skills
+from experiments.skill_schedules import load_skills
 from mlsh_jax.config import RunConfig
 from mlsh_jax.spec import MLSHSpec
 from mlsh_jax.state import init_subpolicies
@@ -30,6 +31,13 @@ def test_scratch_runs_have_no_subpolicies_to_look_at(tmp_path, capsys):
     write_config(tmp_path, RunConfig(env="walk_crawl", algorithm="scratch"))
     assert humanoid_skills.main(["--workdir", str(tmp_path)]) == 2
     assert "trained no sub-policies" in capsys.readouterr().err
+
+
+def test_a_shared_policy_is_looked_at_as_its_one_sub_policy():
+    config, one_seed = load_skills(PRETRAINED.parent / "walk_crawl_shared", 0, "humanoid_skills",
+                                   ("walk_crawl",), "walk_crawl")
+    assert (config.algorithm, config.num_subpolicies) == ("shared", 1)
+    assert {leaf.shape[0] for leaf in jax.tree.leaves(one_seed.params)} == {1}
 
 
 def test_summary_counts_only_the_steps_each_episode_took():

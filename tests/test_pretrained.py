@@ -1,6 +1,6 @@
-"""The sub-policies shipped in pretrained/: they fit the shipped config they were trained with,
-and (slow: real Brax physics) a fresh master over them learns its hidden task within W updates,
-which is what a user starting a transfer experiment from them relies on."""
+"""The sub-policies (and the shared policy) shipped in pretrained/: they fit the shipped config
+they were trained with, and (slow: real Brax physics) a fresh master over them learns its hidden
+task within W updates, which is what a user starting a transfer experiment from them relies on."""
 
 import json
 import pathlib
@@ -15,16 +15,19 @@ from mlsh_jax import load_run
 PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "pretrained"
 
 
-@pytest.mark.parametrize("name, config_name", [
-    ("twowalk", "twowalk"), ("twowalk_1200", "twowalk"),
-    ("walk_crawl_forward", "walk_crawl_forward"), ("walk_crawl", "walk_crawl")])
-def test_pretrained_skills_fit_their_shipped_config(name, config_name):
+@pytest.mark.parametrize("name, config_name, algorithm", [
+    ("twowalk", "twowalk", "mlsh"), ("twowalk_1200", "twowalk", "mlsh"),
+    ("walk_crawl_forward", "walk_crawl_forward", "mlsh"), ("walk_crawl", "walk_crawl", "mlsh"),
+    ("walk_crawl_shared", "walk_crawl", "shared")])
+def test_pretrained_skills_fit_their_shipped_config(name, config_name, algorithm):
     config, subpolicies = load_run(PRETRAINED / name)
     shipped = load_config_file(config_name)
-    assert (config.env, config.num_subpolicies, config.network) == (
-        shipped.env, shipped.num_subpolicies, shipped.network)
+    assert (config.env, config.network, config.algorithm) == (
+        shipped.env, shipped.network, algorithm)
+    # A flat learner (the shared policy) is exported as one sub-policy.
+    k = shipped.num_subpolicies if config.hierarchical else 1
     seeds_and_k = {leaf.shape[:2] for leaf in jax.tree.leaves(subpolicies.params)}
-    assert seeds_and_k == {(1, shipped.num_subpolicies)}
+    assert seeds_and_k == {(1, k)}
 
 
 def meta_test_on_4_tasks(name: str, tmp_path: pathlib.Path) -> dict:
