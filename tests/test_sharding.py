@@ -234,13 +234,20 @@ def test_evaluate_refuses_devices_that_do_not_divide_the_tasks_or_exist(
     assert status == 2 and len(error) == 1 and message in error[0], error
 
 
-@pytest.mark.slow
-def test_a_meta_test_with_its_tasks_split_over_two_devices_returns_the_one_device_result():
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "meta_test_devices_worker.py")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
+def run_script(*args: str) -> list:
+    """`python ARGS` in a process of its own (forced host devices need a fresh JAX), which must
+    succeed: its stdout's lines."""
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=TIMEOUT_SECONDS,
                           env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu"))
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return done.stdout.splitlines()
+
+
+@pytest.mark.slow
+def test_a_meta_test_with_its_tasks_split_over_two_devices_returns_the_one_device_result():
+    lines = [json.loads(line)
+             for line in run_script(str(ROOT / "tests" / "meta_test_devices_worker.py"))]
     assert [line["algorithm"] for line in lines] == ["mlsh", "shared", "scratch"]
     for line in lines:
         one, two = line["1"], line["2"]
@@ -252,23 +259,16 @@ def test_a_meta_test_with_its_tasks_split_over_two_devices_returns_the_one_devic
 
 @pytest.mark.slow
 def test_devices_benchmark_prints_a_row_per_device_count():
-    done = subprocess.run([sys.executable, "-m", "benchmarks.devices", "--devices", "1,2",
-                           "--size", "2x2", "--updates", "1", "--repeats", "1"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(done.stdout.splitlines()[-1])["rows"]
+    rows = json.loads(run_script("-m", "benchmarks.devices", "--devices", "1,2", "--size", "2x2",
+                                 "--updates", "1", "--repeats", "1")[-1])["rows"]
     assert [(r["devices"], r["forced_host_devices"]) for r in rows] == [(1, 1), (2, 2)]
     assert all(r["mlsh_sps"] > 0 and r["compile_s"] > 0 for r in rows)
 
 
 @pytest.mark.slow
 def test_the_alike_check_exchanges_distances_not_the_rollouts_observations():
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "collectives_worker.py")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    exchanged = [json.loads(line) for line in done.stdout.splitlines()]
+    exchanged = [json.loads(line)
+                 for line in run_script(str(ROOT / "tests" / "collectives_worker.py"))]
     kk_distances = r"f32\[(1,)?2,2\]"
     assert any(re.search(kk_distances, op["shape"]) for op in exchanged), exchanged
     # The rollout's observations are [50 steps, 8 slots, 4 envs, 6 floats], 4 slots per device.
