@@ -10,6 +10,7 @@ imported.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 
@@ -22,8 +23,6 @@ TASKS = 4
 def main() -> None:
     os.environ["XLA_FLAGS"] = " ".join(("--xla_force_host_platform_device_count=2",)
                                        + FAST_COMPILE)
-    import importlib
-
     import jax
 
     # The package exports a function named like the module, so import the module by name.
