@@ -126,8 +126,14 @@ def _episode_end_means(m: UpdateMetrics, names: tuple[str, ...]) -> dict[str, An
     return record
 
 
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+def _number(value: float | None, absent: str = "n/a") -> str:
+    return absent if value is None else f"{value:.2f}"
+
+
+def _per_type(values: list[float | None]) -> str:
+    """`4.00/-/1.00`: a type without ended episodes is `-`, since "n/a" would read as two
+    slash-separated entries."""
+    return "/".join(_number(value, absent="-") for value in values)
 
 
 def duration(seconds: float) -> str:
@@ -151,7 +157,7 @@ def progress_line(record: dict[str, Any], episode_end_names: tuple[str, ...] = (
     for name in episode_end_names:
         line += f"  {name} {_number(record[name])}"
         if f"{name}_by_task_type" in record:
-            line += f" ({'/'.join(map(_number, record[f'{name}_by_task_type']))})"
+            line += f" ({_per_type(record[f'{name}_by_task_type'])})"
     if "alike_check" in record:
         fresh = record["alike_check"]["seed_reinitialised"]
         line += f"  alike: re-initialised in {sum(map(any, fresh))}/{len(fresh)} runs"

@@ -52,7 +52,7 @@ def test_a_task_type_without_ended_episodes_is_none_not_zero():
     record = interval_record(metrics([[8.0], [0.0]], [2, 0], [0, 1]), ("distance_to_goal",))
     assert record["distance_to_goal_by_task_type"] == [4.0, None]
     record.update(update=5, total_updates=10, env_steps=1000, steps_per_second=100.0)
-    assert "distance_to_goal 4.00 (4.00/n/a)" in progress_line(record, ("distance_to_goal",))
+    assert "distance_to_goal 4.00 (4.00/-)" in progress_line(record, ("distance_to_goal",))
 
 
 def test_progress_line_shows_elapsed_time_and_eta_as_hours_minutes_seconds():
