@@ -27,6 +27,7 @@ import abc
 import copy
 import dataclasses
 import functools
+import math
 from typing import Any, ClassVar
 
 import flax.struct
@@ -257,6 +258,23 @@ class AntArena(AntBody, Environment[ArenaTask, BraxState]):
         del task, xy
         return self.physics
 
+    def wall_boxes(self, layout: int) -> list[tuple[float, float, float, float]]:
+        """(centre x, centre y, half length x, half length y) of every wall of a layout from
+        above, for drawing it: the border (planes in the physics, drawn 0.6 m thick outside
+        their faces), the interior walls and the layout's blocks."""
+        x_min, x_max, y_min, y_max = self.arena.bounds
+        t = WALL_HALF_THICKNESS
+        half_x, half_y = (x_max - x_min) / 2 + 2 * t, (y_max - y_min) / 2 + 2 * t
+        mid_x, mid_y = (x_min + x_max) / 2, (y_min + y_max) / 2
+        border = [(mid_x, y_min - t, half_x, t), (mid_x, y_max + t, half_x, t),
+                  (x_min - t, mid_y, t, half_y), (x_max + t, mid_y, t, half_y)]
+        return border + list(self.arena.walls) + self.block_boxes(layout)
+
+    def block_boxes(self, layout: int) -> list[tuple[float, float, float, float]]:
+        """The layout's maze blocks as `wall_boxes` draws them; the arena alone has none."""
+        del layout
+        return []
+
     def upright(self, physics: Any, key: jax.Array, xy: jax.Array) -> Any:
         """Brax Ant's standing start (q + uniform(+-0.1), velocities 0.1 * N(0, 1)) at `xy`."""
         sys = physics.sys
@@ -354,6 +372,11 @@ class AntMazes(AntArena):
     def goal(self, task: ArenaTask) -> jax.Array:
         return jnp.asarray([layout.goal for layout in MAZE_LAYOUTS], jnp.float32)[task.layout]
 
+    def block_boxes(self, layout: int) -> list[tuple[float, float, float, float]]:
+        present = block_present(MAZE_LAYOUTS[layout])
+        return [(x, y, MAZE_BLOCK_HALF, MAZE_BLOCK_HALF)
+                for (x, y), stands in zip(MAZE_BLOCK_CENTRES, present) if stands]
+
     def block_positions(self, task: ArenaTask, xy: jax.Array) -> jax.Array:
         """(simulated_blocks, 3) centres for the block slots: the task's blocks nearest to
         `xy` (distance from `xy` to each block's square), parked slots below the floor."""
@@ -415,6 +438,16 @@ class AntWalledCourse(AntArena):
     def sample_task(self, key: jax.Array) -> ArenaTask:
         del key  # one course: no task types to draw or balance
         return ArenaTask(jnp.int32(0))
+
+    @property
+    def goal_radius(self) -> float:
+        """The goal region's radius: sqrt(30) = 5.48 m."""
+        return math.sqrt(COURSE_GOAL_RADIUS_SQUARED)
+
+    def goal(self, task: ArenaTask) -> jax.Array:
+        """The goal region's centre (the same in every task)."""
+        del task
+        return jnp.asarray(COURSE_GOAL, jnp.float32)
 
     def in_goal_region(self, xy: jax.Array) -> jax.Array:
         """Whether a torso at `xy` is in the goal region."""

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
 from envs.ant import AntAmongWalls, AntObstacleCourse, TwoWalk
+from envs.ant_arenas import AntArena, AntMazes, AntWalledCourse
 from envs.humanoid import HumanoidBody, HumanoidUnderCeiling
 from envs.humanoid_original import (BOX_BOTTOM, HumanoidWithBox, WalkCrawlCourse, box_x_span,
                                     with_box_at)
@@ -176,8 +177,9 @@ def render_html(env, task, episode: Episode) -> str:
     return html.render(physics.sys, states)
 
 
-def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> None:
-    """The torso's path from above, coloured by active sub-policy, with target/goal and walls."""
+def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> Figure:
+    """The torso's path from above, coloured by active sub-policy, with target/goal and walls;
+    saved to `path`, and returned for a caller that adds to it."""
     figure = Figure(figsize=(6, 6), dpi=DPI)
     axes = figure.add_subplot()
     for k in np.unique(episode.subpolicy):
@@ -187,12 +189,16 @@ def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> No
     axes.plot(*episode.xy[0], "ko", label="start")
     if isinstance(env, TwoWalk):
         axes.plot(*np.asarray(env.target(task)), "r*", markersize=16, label="target")
-    if isinstance(env, AntAmongWalls):
+    if isinstance(env, (AntAmongWalls, AntArena)):
         for x, y, hx, hy in env.wall_boxes(int(task.layout)):
             axes.add_patch(Rectangle((x - hx, y - hy), 2 * hx, 2 * hy, color="0.5"))
-        goal = np.asarray(env.goal(task))
-        radius = env.goal_radius if isinstance(env, AntObstacleCourse) else 0.3
-        axes.add_patch(Circle(tuple(goal), radius, color="r", alpha=0.4, label="goal"))
+        goal = tuple(np.asarray(env.goal(task)))
+        if isinstance(env, AntMazes):  # a point, drawn to be seen at the arena's 48-m scale
+            axes.plot(*goal, "r*", markersize=16, label="goal")
+        else:
+            courses = (AntObstacleCourse, AntWalledCourse)
+            radius = env.goal_radius if isinstance(env, courses) else 0.3
+            axes.add_patch(Circle(goal, radius, color="r", alpha=0.4, label="goal"))
     axes.set_aspect("equal", adjustable="datalim")
     axes.autoscale_view()
     axes.margins(0.15)
@@ -201,6 +207,7 @@ def draw_path(env, task, episode: Episode, path: pathlib.Path, title: str) -> No
     axes.set_title(title, fontsize=9)
     axes.legend(loc="best", fontsize=8)
     figure.savefig(path)
+    return figure
 
 
 def ceiling_span(env: HumanoidUnderCeiling, task: Any, x: np.ndarray) -> tuple[float, float] | None:

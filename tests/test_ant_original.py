@@ -279,6 +279,56 @@ def test_all_nine_block_slots_place_exactly_the_layouts_blocks():
         assert standing == expected
 
 
+def box_corners(box):
+    x, y, hx, hy = box
+    return (x - hx, x + hx, y - hy, y + hy)
+
+
+@pytest.mark.parametrize("name, layout, expected_inner", [
+    ("ant_obstacle_course", 0, COURSE.walls),
+    ("ant_maze", 0, tuple((x, y, MAZE_BLOCK_HALF, MAZE_BLOCK_HALF) for (x, y), present in
+                          zip(MAZE_BLOCK_CENTRES, block_present(MAZE_LAYOUTS[0])) if present)),
+    ("ant_maze", 4, tuple((x, y, MAZE_BLOCK_HALF, MAZE_BLOCK_HALF) for (x, y), present in
+                          zip(MAZE_BLOCK_CENTRES, block_present(MAZE_LAYOUTS[4])) if present)),
+])
+def test_wall_boxes_draw_the_border_outside_its_faces_then_the_interior_walls_or_blocks(
+        name, layout, expected_inner):
+    env = envs.make(name)
+    boxes = env.wall_boxes(layout)
+    assert tuple(boxes[4:]) == tuple(expected_inner)
+    x_min, x_max, y_min, y_max = env.arena.bounds
+    south, north, west, east = map(box_corners, boxes[:4])
+    assert south[3] == pytest.approx(y_min) and north[2] == pytest.approx(y_max)
+    assert west[1] == pytest.approx(x_min) and east[0] == pytest.approx(x_max)
+    for wall in (south, north):  # the border walls close the corners
+        assert wall[0] < x_min and wall[1] > x_max
+
+
+def test_path_picture_of_an_arena_draws_its_walls_and_goal(tmp_path):
+    from matplotlib.patches import Circle, Rectangle
+
+    from experiments import render
+    for name in ("ant_obstacle_course", "ant_maze"):
+        env = envs.make(name)
+        xy = np.asarray(env.arena.start) + np.arange(5.0)[:, None] * np.array([1.0, 0.0])
+        episode = render.Episode(pipeline_states=None, xy=xy, subpolicy=np.zeros(4, np.int32),
+                                 reward=np.zeros(4))
+        figure = render.draw_path(env, ArenaTask(jnp.int32(0)), episode, tmp_path / "p.png", "")
+        patches = figure.axes[0].patches
+        walls = [p.get_bbox().bounds for p in patches if isinstance(p, Rectangle)]
+        expected = [(x - hx, y - hy, 2 * hx, 2 * hy) for x, y, hx, hy in env.wall_boxes(0)]
+        np.testing.assert_allclose(walls, expected)
+        goals = [p for p in patches if isinstance(p, Circle)]
+        if name == "ant_obstacle_course":  # the goal region, radius sqrt(30) m
+            assert len(goals) == 1 and goals[0].radius == pytest.approx(30 ** 0.5)
+            np.testing.assert_allclose(goals[0].center, COURSE_GOAL)
+        else:  # a maze's goal is a point, drawn as a star
+            assert not goals
+            star = [line for line in figure.axes[0].lines if line.get_label() == "goal"]
+            np.testing.assert_allclose(star[0].get_xydata()[0], MAZE_LAYOUTS[0].goal)
+        assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
 @pytest.mark.parametrize("name, setting, message", [
     ("ant_maze", dict(contacts="legs"), "contacts='legs': must be one of torso, torso_feet, all"),
     ("ant_maze", dict(control_dt=0.01), "control_dt=0.01: must be one of 0.025, 0.05"),
