@@ -27,6 +27,7 @@ from envs.ant_arenas import (
     MAZE_BLOCK_HALF,
     MAZE_LAYOUTS,
     PARKED_Z,
+    WALL_HALF_THICKNESS,
     AntMazes,
     AntWalledCourse,
     ArenaTask,
@@ -300,8 +301,13 @@ def test_wall_boxes_draw_the_border_outside_its_faces_then_the_interior_walls_or
     south, north, west, east = map(box_corners, boxes[:4])
     assert south[3] == pytest.approx(y_min) and north[2] == pytest.approx(y_max)
     assert west[1] == pytest.approx(x_min) and east[0] == pytest.approx(x_max)
-    for wall in (south, north):  # the border walls close the corners
-        assert wall[0] < x_min and wall[1] > x_max
+    thick = 2 * WALL_HALF_THICKNESS  # drawn 0.6 m thick outside the faces, closing the corners
+    assert south[2] == pytest.approx(y_min - thick) and north[3] == pytest.approx(y_max + thick)
+    assert west[0] == pytest.approx(x_min - thick) and east[1] == pytest.approx(x_max + thick)
+    for wall in (south, north):
+        assert wall[:2] == pytest.approx((x_min - thick, x_max + thick))
+    for wall in (west, east):
+        assert wall[2:] == pytest.approx((y_min - thick, y_max + thick))
 
 
 def test_path_picture_of_an_arena_draws_its_walls_and_goal(tmp_path):

@@ -12,10 +12,11 @@ together see different mazes rather than a chance majority of one.
 Budget: 6 slots x 16 envs x 1000 steps = 96k env steps per update. A maze step costs about two
 Twowalk steps of the raw physics (`python -m benchmarks.ant_arenas`, docs/environments.md), but
 is half as long (0.025 s). 600 updates (57.6M env steps) took 1 h 33 min on the 2-core CPU with
-the slots split over two forced host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=2
---config.num_devices=2`; pretrained/ant_maze holds that run's sub-policies). `total_updates` is a
-start, not the paper's budget (240k env steps per update: `--config.num_slots=10
---config.envs_per_slot=24`); extend a run by resuming it with a larger `--config.total_updates`.
+the slots split over two forced host devices
+(`XLA_FLAGS=--xla_force_host_platform_device_count=2` and `--config.num_devices=2`;
+pretrained/ant_maze holds that run's sub-policies). `total_updates` is a start, not the paper's
+budget (240k env steps per update: `--config.num_slots=10 --config.envs_per_slot=24`); extend a
+run by resuming it with a larger `--config.total_updates`.
 """
 
 import dataclasses
