@@ -287,15 +287,19 @@ def box_corners(box):
 
 @pytest.mark.parametrize("name, layout, expected_inner", [
     ("ant_obstacle_course", 0, COURSE.walls),
-    ("ant_maze", 0, tuple((x, y, MAZE_BLOCK_HALF, MAZE_BLOCK_HALF) for (x, y), present in
-                          zip(MAZE_BLOCK_CENTRES, block_present(MAZE_LAYOUTS[0])) if present)),
-    ("ant_maze", 4, tuple((x, y, MAZE_BLOCK_HALF, MAZE_BLOCK_HALF) for (x, y), present in
-                          zip(MAZE_BLOCK_CENTRES, block_present(MAZE_LAYOUTS[4])) if present)),
+    # layout 0 (".##", ".##", "###"): the west column open north of the bottom row
+    ("ant_maze", 0, [(24.0, 16.0), (40.0, 16.0), (24.0, 0.0), (40.0, 0.0), (8.0, -16.0),
+                     (24.0, -16.0), (40.0, -16.0)]),
+    # layout 4 ("###", "...", "###"): the middle row open
+    ("ant_maze", 4, [(8.0, 16.0), (24.0, 16.0), (40.0, 16.0), (8.0, -16.0), (24.0, -16.0),
+                     (40.0, -16.0)]),
 ])
 def test_wall_boxes_draw_the_border_outside_its_faces_then_the_interior_walls_or_blocks(
         name, layout, expected_inner):
     env = envs.make(name)
     boxes = env.wall_boxes(layout)
+    if name == "ant_maze":  # every block is 15.2 m square
+        expected_inner = [(x, y, MAZE_BLOCK_HALF, MAZE_BLOCK_HALF) for x, y in expected_inner]
     assert tuple(boxes[4:]) == tuple(expected_inner)
     x_min, x_max, y_min, y_max = env.arena.bounds
     south, north, west, east = map(box_corners, boxes[:4])
