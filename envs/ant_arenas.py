@@ -59,6 +59,8 @@ body as mass 1 (`spring_mass_scale` = 1), so there a heavier ant would move exac
 one."""
 PARKED_Z = -20.0
 """Height of a block slot that holds no block: far below the floor, beyond any geom's reach."""
+BLOCK_Z = 1.0
+"""Height of a placed block's centre: the 2-m block stands on the floor."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,6 +260,12 @@ class AntArena(AntBody, Environment[ArenaTask, BraxState]):
         del task, xy
         return self.physics
 
+    def scene_physics(self, layout: int) -> Any:
+        """A physics that shows the whole of a layout, for Brax's viewer, which draws the
+        world's geoms where the system puts them once per episode; not for stepping."""
+        del layout
+        return self.physics
+
     def wall_boxes(self, layout: int) -> list[tuple[float, float, float, float]]:
         """(centre x, centre y, half length x, half length y) of every wall of a layout from
         above, for drawing it: the border (planes in the physics, drawn 0.6 m thick outside
@@ -377,6 +385,21 @@ class AntMazes(AntArena):
         return [(x, y, MAZE_BLOCK_HALF, MAZE_BLOCK_HALF)
                 for (x, y), stands in zip(MAZE_BLOCK_CENTRES, present) if stands]
 
+    def scene_physics(self, layout: int) -> Any:
+        """A physics with a geom for each of the nine block slots, the layout's blocks in
+        place: stepping simulates only the `simulated_blocks` nearest the torso and moves
+        them as it walks, so no one step's system shows the maze whole."""
+        physics = copy.copy(arena_physics(self.arena, len(MAZE_BLOCK_CENTRES), self.backend,
+                                          self.contacts, self.control_dt, float(self.ant_mass)))
+        present = block_present(MAZE_LAYOUTS[layout])
+        blocks = [(x, y, BLOCK_Z if stands else PARKED_Z)
+                  for (x, y), stands in zip(MAZE_BLOCK_CENTRES, present)]
+        first = physics.sys.mj_model.geom("block_0").id
+        geom_pos = jnp.asarray(physics.sys.geom_pos).at[first:first + len(blocks)].set(
+            jnp.asarray(blocks, jnp.float32))
+        physics.sys = physics.sys.replace(geom_pos=geom_pos)
+        return physics
+
     def block_positions(self, task: ArenaTask, xy: jax.Array) -> jax.Array:
         """(simulated_blocks, 3) centres for the block slots: the task's blocks nearest to
         `xy` (distance from `xy` to each block's square), parked slots below the floor."""
@@ -385,7 +408,7 @@ class AntMazes(AntArena):
         outside = jnp.maximum(jnp.abs(xy - centres) - MAZE_BLOCK_HALF, 0.0)
         distance = jnp.where(present, jnp.linalg.norm(outside, axis=1), jnp.inf)
         _, nearest = jax.lax.top_k(-distance, self.simulated_blocks)
-        z = jnp.where(present[nearest], 1.0, PARKED_Z)
+        z = jnp.where(present[nearest], BLOCK_Z, PARKED_Z)
         return jnp.concatenate([centres[nearest], z[:, None]], axis=1)
 
     def placed_physics(self, task: ArenaTask, xy: jax.Array) -> Any:

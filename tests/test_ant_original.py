@@ -339,6 +339,20 @@ def test_path_picture_of_an_arena_draws_its_walls_and_goal(tmp_path):
         assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_viewers_scene_of_a_maze_stands_every_block_of_its_layout_and_parks_the_rest():
+    env = AntMazes(backend="positional", episode_length=3)
+    sys = env.scene_physics(4).sys  # layout 4 ("###", "...", "###"): the middle row open
+    first = sys.mj_model.geom("block_0").id
+    blocks = np.asarray(sys.geom_pos[first:first + 9])
+    np.testing.assert_allclose(blocks[[0, 1, 2, 6, 7, 8]],
+                               [(8, 16, 1), (24, 16, 1), (40, 16, 1), (8, -16, 1), (24, -16, 1),
+                                (40, -16, 1)])
+    np.testing.assert_allclose(blocks[3:6, 2], PARKED_Z)
+    assert len(env.physics.sys.geom_pos) == len(sys.geom_pos) - 9 + env.simulated_blocks
+    course = envs.make("ant_obstacle_course", backend="positional")
+    assert course.scene_physics(0) is course.physics  # its walls never move
+
+
 @pytest.mark.parametrize("name, setting, message", [
     ("ant_maze", dict(contacts="legs"), "contacts='legs': must be one of torso, torso_feet, all"),
     ("ant_maze", dict(control_dt=0.01), "control_dt=0.01: must be one of 0.025, 0.05"),
