@@ -226,6 +226,7 @@ def write_config_file(folder) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_full_disk_stops_with_one_line_and_the_same_command_resumes_exactly(uninterrupted,
                                                                            small_disk, tmp_path):
     # Here rather than in test_faults.py: it shares this file's compiled uninterrupted run.

@@ -222,6 +222,7 @@ def test_goal_ends_episode_false_reaches_four_rooms_and_true_keeps_its_default()
     assert RunConfig(env="four_rooms").make_env().terminates_early
 
 
+@pytest.mark.slow
 def test_tiny_run_trains_logs_and_meta_tests(tmp_path):
     workdir = tmp_path / "run"
     # D=50 is one moving-bandits episode, so every meta-test update ends one episode per env.

@@ -513,6 +513,7 @@ def test_bootstrap_values_are_computed_only_at_steps_with_a_truncation_and_suffi
     chex.assert_trees_all_equal(update(traj), update(full))
 
 
+@pytest.mark.slow
 def test_a_run_alone_skips_the_master_where_a_run_beside_it_needs_it_with_the_same_result():
     """Four Rooms' episodes end at the goal, so two seeds decide at different steps: in one
     program the master runs wherever either needs it, alone only where its own envs do."""

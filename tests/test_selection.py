@@ -144,6 +144,7 @@ def test_the_candidates_sub_policies_at_the_selection_are_kept_with_candidate_ze
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_run_stopped_before_the_selection_resumes_through_it_exactly(selected_run, tmp_path):
     reference_dir, reference_state, _ = selected_run
     answers = iter([False, True])  # stop after the first chunk (update 2, candidates training)
@@ -156,6 +157,7 @@ def test_a_run_stopped_before_the_selection_resumes_through_it_exactly(selected_
     chex.assert_trees_all_equal(state, reference_state)
 
 
+@pytest.mark.slow
 def test_a_run_stopped_after_the_selection_resumes_the_kept_candidates(selected_run, tmp_path):
     reference_dir, reference_state, _ = selected_run
     answers = iter([False, False, True])  # stop after the window's chunk (update 4)

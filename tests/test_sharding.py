@@ -2,7 +2,8 @@
 over 4 forced host devices and one over 2 processes on loopback (gloo collectives), each
 against an unsharded run; a meta-test's tasks split over 2 devices give the one device's
 result. The runs are subprocesses (tests/sharding_worker.py, tests/meta_test_devices_worker.py)
-because the forced device count must be set before JAX is imported."""
+because the forced device count must be set before JAX is imported; they are in the slow suite
+(about a minute of two cores), the shardings and the refusals in the default one."""
 
 import dataclasses
 import json
@@ -138,12 +139,14 @@ def runs(tmp_path_factory):
                         for name, layout in layouts.items()})
 
 
+@pytest.mark.slow
 def test_slots_sharded_over_four_devices_train_like_one_device(runs):
     sharded = load(runs["four_devices"][0])
     assert_layout(sharded["arrays"], devices=4, processes=1)
     assert_trains_like(sharded, load(runs["unsharded"][0]))
 
 
+@pytest.mark.slow
 def test_two_processes_owning_half_the_slots_each_end_with_the_same_phi(runs):
     outs = runs["two_processes"]
     arrays = [np.load(out) for out in outs]
