@@ -23,11 +23,11 @@ import pytest
 from mlsh_jax.compile_cache import CACHE_VARIABLE, enable_compile_cache
 from xla_flags import with_fast_compile
 
-LONGEST_FIRST = ("test_mlsh.py", "test_checkpoint.py", "test_cli.py", "test_selection.py",
-                 "test_sharding.py", "test_alike.py", "test_brax_tasks.py", "test_transfer.py",
-                 "test_pictures.py", "test_algorithms.py", "test_grouped.py", "test_ppo.py",
-                 "test_new_task.py", "test_benchmarks.py", "test_api.py", "test_envs.py",
-                 "test_specialisation.py", "test_returns.py", "test_ant_original.py")
+LONGEST_FIRST = ("test_mlsh.py", "test_checkpoint.py", "test_alike.py", "test_brax_tasks.py",
+                 "test_selection.py", "test_transfer.py", "test_pictures.py", "test_ppo.py",
+                 "test_grouped.py", "test_new_task.py", "test_algorithms.py",
+                 "test_benchmarks.py", "test_api.py", "test_ant_original.py", "test_returns.py",
+                 "test_envs.py", "test_cli.py", "test_specialisation.py")
 """Test files by their measured time, longest first; the others follow in name order."""
 _created: list[str] = []
 

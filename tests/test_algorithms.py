@@ -143,8 +143,8 @@ def test_the_task_types_reported_are_those_of_the_tasks_run():
     assert types.shape == (2, 5) and len(np.unique(types)) == 2
 
 
-@pytest.mark.parametrize("algorithm",
-                         ["mlsh", pytest.param("scratch", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["mlsh", "scratch"])
 def test_meta_test_update_by_update_equals_one_scan_and_reports_each_update(algorithm):
     """Updates run one call each so that evaluate can show progress; the episode totals are
     those of one scan over all updates."""

@@ -353,6 +353,7 @@ def test_non_finite_check_names_the_earliest_update_seed_and_quantity():
         "update 12: sub-policy entropy is inf (seed 0)"
 
 
+@pytest.mark.slow
 def test_diverging_run_stops_at_the_first_bad_update_and_keeps_good_checkpoints(tmp_path):
     config = dataclasses.replace(TINY, num_seeds=1, total_updates=4, log_every=1,
                                  checkpoint_every=1, sub_ppo=PPOConfig(learning_rate=1e30))

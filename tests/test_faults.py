@@ -159,6 +159,7 @@ def exit_times(processes: list[subprocess.Popen], timeout: float) -> list[float]
     return times
 
 
+@pytest.mark.slow
 def test_a_process_started_with_another_config_stops_every_process_with_the_reason(tmp_path):
     workdir = tmp_path / "run"
     processes = start_processes(workdir, tmp_path, [],
