@@ -86,8 +86,8 @@ def test_flat_policy_has_no_master_and_trains_its_policy_on_every_slot_every_upd
 
 @pytest.mark.slow
 def test_seed_r_of_a_multi_seed_run_matches_the_single_run_with_seed_plus_r():
-    """On Moving Bandits; the default suite checks the same equality on Four Rooms, whose
-    seeds decide at different steps (test_mlsh.py, a run alone beside a run)."""
+    """On Moving Bandits; the same equality on Four Rooms, whose seeds decide at different
+    steps, is test_mlsh.py's run alone beside a run (slow too)."""
     spec = MLSHSpec.build(dataclasses.replace(TINY, seed=4, num_seeds=2))
     _, together = make_chunk(spec, 2, batch_dims=1)(init_seeds(spec))
     alone_spec = MLSHSpec.build(dataclasses.replace(TINY, seed=5))
@@ -143,8 +143,8 @@ def test_the_task_types_reported_are_those_of_the_tasks_run():
     assert types.shape == (2, 5) and len(np.unique(types)) == 2
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("algorithm", ["mlsh", "scratch"])
+@pytest.mark.parametrize("algorithm",
+                         ["mlsh", pytest.param("scratch", marks=pytest.mark.slow)])
 def test_meta_test_update_by_update_equals_one_scan_and_reports_each_update(algorithm):
     """Updates run one call each so that evaluate can show progress; the episode totals are
     those of one scan over all updates."""

@@ -339,18 +339,33 @@ def test_path_picture_of_an_arena_draws_its_walls_and_goal(tmp_path):
         assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_viewers_scene_of_a_maze_stands_every_block_of_its_layout_and_parks_the_rest():
+def test_the_viewers_scene_of_a_maze_stands_every_block_of_its_layout_and_parks_the_rest(
+        monkeypatch):
+    from brax.io import html
+
+    from experiments import render
+    shown = []
+    monkeypatch.setattr(html, "render", lambda sys, states: shown.append(sys) or "<html>")
+    episode = render.Episode(pipeline_states=None, xy=np.zeros((1, 2)),
+                             subpolicy=np.zeros(0, np.int32), reward=np.zeros(0))
     env = AntMazes(backend="positional", episode_length=3)
-    sys = env.scene_physics(4).sys  # layout 4 ("###", "...", "###"): the middle row open
-    first = sys.mj_model.geom("block_0").id
-    blocks = np.asarray(sys.geom_pos[first:first + 9])
-    np.testing.assert_allclose(blocks[[0, 1, 2, 6, 7, 8]],
-                               [(8, 16, 1), (24, 16, 1), (40, 16, 1), (8, -16, 1), (24, -16, 1),
-                                (40, -16, 1)])
-    np.testing.assert_allclose(blocks[3:6, 2], PARKED_Z)
-    assert len(env.physics.sys.geom_pos) == len(sys.geom_pos) - 9 + env.simulated_blocks
+    blocks = []
+    for layout in range(len(MAZE_LAYOUTS)):
+        render.render_html(env, ArenaTask(jnp.int32(layout)), episode)
+        first = shown[-1].mj_model.geom("block_0").id
+        blocks.append(np.asarray(shown[-1].geom_pos[first:first + 9]))
+        standing = blocks[-1][blocks[-1][:, 2] > 0]
+        np.testing.assert_allclose(standing[:, :2], [box[:2] for box in env.block_boxes(layout)])
+        np.testing.assert_allclose(standing[:, 2], 1.0)  # the 2-m blocks stand on the floor
+        np.testing.assert_allclose(blocks[-1][blocks[-1][:, 2] <= 0, 2], PARKED_Z)
+    # layout 0 (".##", ".##", "###") written out: the west column open north of the bottom row
+    np.testing.assert_allclose(blocks[0][:, 2] > 0, [0, 1, 1, 0, 1, 1, 1, 1, 1])
+    np.testing.assert_allclose(blocks[0][[1, 2, 4, 5, 6, 7, 8], :2],
+                               [(24, 16), (40, 16), (24, 0), (40, 0), (8, -16), (24, -16),
+                                (40, -16)])
     course = envs.make("ant_obstacle_course", backend="positional")
-    assert course.scene_physics(0) is course.physics  # its walls never move
+    render.render_html(course, ArenaTask(jnp.int32(0)), episode)
+    assert shown[-1] is course.physics.sys  # the course's walls never move
 
 
 @pytest.mark.parametrize("name, setting, message", [

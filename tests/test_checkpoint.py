@@ -67,6 +67,48 @@ def test_stopped_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(uninte
     chex.assert_trees_all_equal(state, reference_state)
 
 
+def test_tensorboard_holds_the_logged_metrics_at_their_env_steps(uninterrupted):
+    workdir, _ = uninterrupted
+    records = records_without_timing(workdir)
+    events = EventAccumulator(str(workdir / "tensorboard"))
+    events.Reload()
+    assert {"episode_return", "subpolicy_usage/0", "subpolicy_usage/1"} <= \
+        set(events.Tags()["scalars"])
+    curve = events.Scalars("episode_return")
+    assert [event.step for event in curve] == [record["env_steps"] for record in records]
+    np.testing.assert_allclose([event.value for event in curve],
+                               [record["episode_return"] for record in records], rtol=1e-6)
+
+
+def test_a_run_stops_at_the_first_non_finite_update_keeping_the_checkpoints_before_it(
+        tmp_path, monkeypatch):
+    """The guard's wiring in `train` (the check itself: the test of `find_non_finite` below; a
+    run that really diverges: the slow suite)."""
+    def third_update_is_bad(metrics, state, first_update, candidates):
+        return "update 3: sub-policy loss is nan" if first_update == 3 else None
+
+    monkeypatch.setattr(train_module, "find_non_finite", third_update_is_bad)
+    with pytest.raises(NonFiniteError) as error:
+        train(TINY, tmp_path, log=lambda _: None)  # the uninterrupted run's program
+    directory = tmp_path / CHECKPOINTS_DIR
+    assert str(error.value) == ("update 3: sub-policy loss is nan; stopped without saving it; "
+                                f"the last good checkpoint is update 2 in {directory}")
+    assert RunCheckpoints(directory, 3).latest_step() == 2
+    assert [record["update"] for record in records_without_timing(tmp_path)] == [2]
+
+
+def test_a_process_given_another_config_than_process_0_is_refused_naming_the_field(
+        monkeypatch):
+    process_0 = config_to_json(dataclasses.replace(TINY, seed=7))
+    monkeypatch.setattr(train_module, "gather_texts", lambda text: [process_0, text])
+    with pytest.raises(ConfigError, match=r"^process 0 has another config than process 0 "
+                       r"\(seed: process 0 has 7, config has 0\); start every process with "
+                       r"the same config$"):
+        train_module.check_same_config_on_every_process(TINY)
+    monkeypatch.setattr(train_module, "gather_texts", lambda text: [text, process_0])
+    train_module.check_same_config_on_every_process(TINY)  # process 0's config is the reference
+
+
 @pytest.mark.parametrize("minutes, saved", [(0, [6]), (1e-9, [2, 4, 6])])
 def test_a_checkpoint_follows_checkpoint_minutes_of_training_whatever_checkpoint_every(
         tmp_path, minutes, saved):

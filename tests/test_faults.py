@@ -2,9 +2,9 @@
 
 - A full disk (a real, small tmpfs) makes every writer name its file; the whole run on a full
   disk, stopped in one line and resumed by the same command, is tested in test_checkpoint.py
-  (it shares that file's compiled run).
+  (it shares that file's compiled run; slow).
 - A multi-host run (two processes on loopback) stops on every process, with the reason, when
-  one process fails: a config that differs, or a write that fails mid-run.
+  one process fails: a config that differs, or a write that fails mid-run (slow).
 - Ten SIGKILLs at random moments of one run, each resumed, end as the uninterrupted run (slow).
 """
 

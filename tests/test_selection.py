@@ -1,5 +1,6 @@
 """Best of k candidates: the candidates are plain runs, the kept one is the best by training
-return, it continues as if it had run alone, and the choice is recorded and resumable."""
+return, it continues as if it had run alone, and the choice is recorded and resumable (the
+resumes are in the slow suite)."""
 
 import dataclasses
 import json
