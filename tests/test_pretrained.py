@@ -18,7 +18,8 @@ PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / "pretrained"
 @pytest.mark.parametrize("name, config_name, algorithm", [
     ("twowalk", "twowalk", "mlsh"), ("twowalk_1200", "twowalk", "mlsh"),
     ("walk_crawl_forward", "walk_crawl_forward", "mlsh"), ("walk_crawl", "walk_crawl", "mlsh"),
-    ("walk_crawl_shared", "walk_crawl", "shared"), ("ant_maze", "ant_maze", "mlsh")])
+    ("walk_crawl_shared", "walk_crawl", "shared"), ("ant_maze", "ant_maze", "mlsh"),
+    ("ant_maze_shared", "ant_maze", "shared")])
 def test_pretrained_skills_fit_their_shipped_config(name, config_name, algorithm):
     config, subpolicies = load_run(PRETRAINED / name)
     shipped = load_config_file(config_name)
