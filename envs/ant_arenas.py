@@ -260,11 +260,10 @@ class AntArena(AntBody, Environment[ArenaTask, BraxState]):
         del task, xy
         return self.physics
 
-    def scene_physics(self, layout: int) -> Any:
-        """A physics that shows the whole of a layout, for Brax's viewer, which draws the
-        world's geoms where the system puts them once per episode; not for stepping."""
-        del layout
-        return self.physics
+    def scene_physics(self, task: ArenaTask) -> Any:
+        """A physics that shows the whole of the task's layout, for Brax's viewer, which draws
+        the world's geoms where one system puts them for the whole episode; not for stepping."""
+        return self.placed_physics(task, jnp.asarray(self.arena.start, jnp.float32))
 
     def wall_boxes(self, layout: int) -> list[tuple[float, float, float, float]]:
         """(centre x, centre y, half length x, half length y) of every wall of a layout from
@@ -385,20 +384,12 @@ class AntMazes(AntArena):
         return [(x, y, MAZE_BLOCK_HALF, MAZE_BLOCK_HALF)
                 for (x, y), stands in zip(MAZE_BLOCK_CENTRES, present) if stands]
 
-    def scene_physics(self, layout: int) -> Any:
-        """A physics with a geom for each of the nine block slots, the layout's blocks in
-        place: stepping simulates only the `simulated_blocks` nearest the torso and moves
-        them as it walks, so no one step's system shows the maze whole."""
-        physics = copy.copy(arena_physics(self.arena, len(MAZE_BLOCK_CENTRES), self.backend,
-                                          self.contacts, self.control_dt, float(self.ant_mass)))
-        present = block_present(MAZE_LAYOUTS[layout])
-        blocks = [(x, y, BLOCK_Z if stands else PARKED_Z)
-                  for (x, y), stands in zip(MAZE_BLOCK_CENTRES, present)]
-        first = physics.sys.mj_model.geom("block_0").id
-        geom_pos = jnp.asarray(physics.sys.geom_pos).at[first:first + len(blocks)].set(
-            jnp.asarray(blocks, jnp.float32))
-        physics.sys = physics.sys.replace(geom_pos=geom_pos)
-        return physics
+    def scene_physics(self, task: ArenaTask) -> Any:
+        """The physics placed with all nine block slots simulated, so that every block of the
+        layout stands: stepping simulates only the `simulated_blocks` nearest the torso and
+        moves them as it walks, so no one step's system shows the maze whole."""
+        every_block = dataclasses.replace(self, simulated_blocks=len(MAZE_BLOCK_CENTRES))
+        return AntArena.scene_physics(every_block, task)
 
     def block_positions(self, task: ArenaTask, xy: jax.Array) -> jax.Array:
         """(simulated_blocks, 3) centres for the block slots: the task's blocks nearest to

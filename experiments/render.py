@@ -169,7 +169,7 @@ def render_html(env, task, episode: Episode) -> str:
     if isinstance(env, AntAmongWalls):
         physics = env.layout_physics(task)
     elif isinstance(env, AntArena):
-        physics = env.scene_physics(int(task.layout))
+        physics = env.scene_physics(task)
     elif isinstance(env, HumanoidWithBox):
         physics = with_box_at(env.physics, shown_box(env, task, episode.xy[1:, 0]))
     else:
