@@ -208,20 +208,45 @@ class AutoReset(Wrapper[TaskT]):
     On done=True the returned obs and state are those of the new episode, while reward and
     done are those of the step that ended the old one; the old episode's last observation is
     `info["final_obs"]` (on every step, for static shapes), which learners bootstrap from at a
-    truncation. Both branches are computed and selected, which keeps the step branch-free
-    under `vmap`.
+    truncation. `step` computes both and selects, which keeps it branch-free under `vmap`.
+
+    A batch of envs can instead draw the new episodes only at the steps where some env of the
+    batch ended one (a Brax reset runs the physics' initialisation, and most steps of a
+    locomotion task end no episode): `step_only` for every env, then `new_episode` under one
+    batch-level condition, then `restart_ended` for every env, which gives `step`'s results
+    exactly (the same halves of each env's key).
     """
 
     def step(
         self, key: jax.Array, state: Any, action: jax.Array, task: TaskT
     ) -> tuple[jax.Array, Any, jax.Array, jax.Array, Info]:
-        step_key, reset_key = jax.random.split(key)
+        return self.restart_ended(self.step_only(key, state, action, task),
+                                  self.new_episode(key, task))
+
+    def step_only(
+        self, key: jax.Array, state: Any, action: jax.Array, task: TaskT
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, Info]:
+        """The wrapped env's step (first half of `key`), its observation also as
+        `info["final_obs"]`; an ended episode is not yet restarted."""
+        step_key, _ = jax.random.split(key)
         obs, state, reward, done, info = self.env.step(step_key, state, action, task)
-        reset_obs, reset_state = self.env.reset(reset_key, task)
-        info = {**info, "final_obs": obs}
-        obs = jnp.where(done, reset_obs, obs)
-        state = where_tree(done, reset_state, state)
-        return obs, state, reward, done, info
+        return obs, state, reward, done, {**info, "final_obs": obs}
+
+    def new_episode(self, key: jax.Array, task: TaskT) -> tuple[jax.Array, Any]:
+        """The episode `step` with this `key` starts if it ends one (second half of `key`)."""
+        _, reset_key = jax.random.split(key)
+        return self.env.reset(reset_key, task)
+
+    @staticmethod
+    def restart_ended(
+        stepped: tuple[jax.Array, Any, jax.Array, jax.Array, Info],
+        new_episode: tuple[jax.Array, Any],
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, Info]:
+        """`step_only`'s results with the observation and state of `new_episode` where done."""
+        obs, state, reward, done, info = stepped
+        reset_obs, reset_state = new_episode
+        return (jnp.where(done, reset_obs, obs), where_tree(done, reset_state, state), reward,
+                done, info)
 
 
 @flax.struct.dataclass
@@ -239,7 +264,8 @@ class EpisodeStats(Wrapper[TaskT]):
 
     `info["episode_return"]` / `info["episode_length"]` hold the totals of the episode that
     ended at this step and 0 on every other step; the length tells a learner when the episode
-    started. Put it outside `AutoReset` (see `wrap_for_training`).
+    started. The totals restart at every episode end, so it may sit on either side of
+    `AutoReset`; `wrap_for_training` puts it inside, for `AutoReset`'s batched steps.
     """
 
     def reset(self, key: jax.Array, task: TaskT) -> tuple[jax.Array, EpisodeStatsState]:
@@ -279,9 +305,10 @@ class ScaleReward(Wrapper[TaskT]):
 
 
 def wrap_for_training(env: Environment[TaskT, Any],
-                      reward_scale: float = 1.0) -> EpisodeStats[TaskT]:
-    """The standard stack for rollouts: auto-reset inside, episode statistics outside (of the
-    rewards the learners see, scaled when `reward_scale` is not 1)."""
+                      reward_scale: float = 1.0) -> AutoReset[TaskT]:
+    """The standard stack for rollouts: episode statistics (of the rewards the learners see,
+    scaled when `reward_scale` is not 1) inside an auto-reset, which batched rollouts can run
+    as `AutoReset.step_only`, `new_episode` only where needed, `restart_ended`."""
     if reward_scale != 1.0:
         env = ScaleReward(env, reward_scale)
-    return EpisodeStats(AutoReset(env))
+    return AutoReset(EpisodeStats(env))

@@ -9,7 +9,8 @@ ended episode's final observation are recorded for bootstrapping.
 
 The master decides once per N steps and at episode starts, and truncations are rarer still, so
 the master's pass and the bootstrap passes run only at the steps where some env of the program
-needs them (`when_any`); elsewhere their records hold zeros, which nothing reads.
+needs them (`when_any`); elsewhere their records hold zeros, which nothing reads. So do the
+envs' resets (`step_envs`).
 """
 
 from __future__ import annotations
@@ -106,12 +107,21 @@ def env_action(spec: MLSHSpec, action: jax.Array) -> jax.Array:
     return action
 
 
-def step_envs(spec: MLSHSpec, key: jax.Array, env_state, action: jax.Array, tasks):
+def step_envs(spec: MLSHSpec, key: jax.Array, env_state, action: jax.Array, tasks,
+              run_axes: tuple[str, ...] = ()):
+    """One step of every env ([S, E] batch, each slot its task), the envs whose episode ended
+    restarted (`AutoReset`); the new episodes are drawn only at the steps where some env of
+    the program ended one (`when_any`): most steps end none, and a Brax reset runs the
+    physics' initialisation."""
     cfg = spec.config
     keys = jax.random.split(key, cfg.num_slots * cfg.envs_per_slot).reshape(
         cfg.num_slots, cfg.envs_per_slot, -1)
-    step_slot = jax.vmap(spec.env.step, in_axes=(0, 0, 0, None))
-    return jax.vmap(step_slot)(keys, env_state, action, tasks)
+    per_env = lambda fn, in_axes: jax.vmap(jax.vmap(fn, in_axes=in_axes))
+    stepped = per_env(spec.env.step_only, (0, 0, 0, None))(keys, env_state, action, tasks)
+    done = stepped[3]
+    new_episode = when_any(done, run_axes,
+                           lambda: per_env(spec.env.new_episode, (0, None))(keys, tasks))
+    return per_env(spec.env.restart_ended, (0, 0))(stepped, new_episode)
 
 
 def episode_end_values(spec: MLSHSpec, info, done: jax.Array) -> jax.Array:
@@ -187,7 +197,7 @@ def rollout(spec: MLSHSpec, slots: SlotState, subpolicies: Learner, key: jax.Arr
         dist, value = subpolicy_outputs(spec, subpolicies, carry.obs, z, origin)
         action = dist.sample(k_action)
         obs, env_state, reward, done, info = step_envs(
-            spec, k_env, carry.env_state, env_action(spec, action), slots.task)
+            spec, k_env, carry.env_state, env_action(spec, action), slots.task, run_axes)
         truncated = done & info["truncated"]
         record = dict(obs=carry.obs, macro_origin=origin, decision=decision, subpolicy=z,
                       master_log_prob=master_dist.log_prob(z), master_value=master_value,

@@ -11,6 +11,7 @@ import pytest
 
 from envs import point_geometry as geo
 from envs.base import wrap_for_training
+from envs.four_rooms import FourRooms
 from envs.moving_bandits import MovingBandits
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.distributions import epsilon_mixture
@@ -18,7 +19,7 @@ from mlsh_jax import mlsh
 from mlsh_jax.mlsh import mlsh_update, update_subpolicies
 from mlsh_jax.normalization import normalize
 from mlsh_jax.ppo import Batch, grouped_ppo_update, make_optimizer, ppo_update
-from mlsh_jax.rollout import master_outputs, rollout, subpolicy_outputs
+from mlsh_jax.rollout import master_outputs, rollout, step_envs, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
 from mlsh_jax.state import SlotState, fresh_masters, init_seeds, reset_envs, \
     sample_tasks, select_slots
@@ -511,6 +512,49 @@ def test_bootstrap_values_are_computed_only_at_steps_with_a_truncation_and_suffi
     full = _every_step(truncating, slots.master, state.subpolicies, traj, traj.obs)
     assert not np.allclose(full.final_value, traj.final_value)
     chex.assert_trees_all_equal(update(traj), update(full))
+
+
+@dataclasses.dataclass(frozen=True)
+class CountedRestarts(FourRooms):
+    """Four Rooms that counts the new episodes it draws in `calls` (host-side; a callback
+    batched by `vmap` may be called once per element or once for the batch)."""
+
+    calls: list = dataclasses.field(default_factory=list, compare=False, hash=False)
+
+    def reset(self, key, task):
+        jax.debug.callback(lambda keys: self.calls.append(np.asarray(keys).size // 2), key)
+        return super().reset(key, task)
+
+
+def test_envs_restart_only_at_steps_where_some_episode_ended_exactly_as_auto_reset_does():
+    """Four Rooms' episodes end at the goal, at any step: the batched step draws new episodes
+    only at steps where some env ended one, with every output `AutoReset.step`'s."""
+    config = dataclasses.replace(TINY, env="four_rooms", num_slots=2)
+    raw = CountedRestarts(slip_probability=0.0)
+    spec = dataclasses.replace(MLSHSpec.build(config), env=wrap_for_training(raw))
+    tasks = sample_tasks(spec, jax.random.PRNGKey(3))
+    _, env_state = reset_envs(spec, jax.random.PRNGKey(4), tasks)
+    shape = (config.num_slots, config.envs_per_slot)
+
+    def run(step):
+        def body(env_state, key):
+            k_action, k_env = jax.random.split(key)
+            out = step(k_env, env_state, jax.random.randint(k_action, shape, 0, 4))
+            return out[1], out
+        return jax.lax.scan(body, env_state, jax.random.split(jax.random.PRNGKey(5), 200))[1]
+
+    def every_env(key, env_state, action):
+        keys = jax.random.split(key, np.prod(shape)).reshape(shape + (-1,))
+        return jax.vmap(jax.vmap(spec.env.step, in_axes=(0, 0, 0, None)))(
+            keys, env_state, action, tasks)
+
+    raw.calls.clear()
+    batched = jax.jit(lambda: run(lambda k, s, a: step_envs(spec, k, s, a, tasks)))()
+    jax.block_until_ready(batched)
+    restarts = sum(raw.calls) // np.prod(shape)
+    steps_ending = int(np.asarray(batched[3]).any(axis=(1, 2)).sum())
+    assert 0 < steps_ending < 200 and restarts == steps_ending
+    chex.assert_trees_all_equal(batched, jax.jit(lambda: run(every_env))())
 
 
 @pytest.mark.slow
