@@ -27,8 +27,8 @@ from mlsh_jax.normalization import normalize, update_stats
 from mlsh_jax.ppo import Batch, PPOMetrics, grouped_ppo_update, sparse_ppo_update, zero_metrics
 from mlsh_jax.rollout import Trajectory, anywhere, rollout, subpolicy_observation
 from mlsh_jax.spec import MLSHSpec
-from mlsh_jax.state import Learner, SlotState, TrainerState, fresh_masters, reset_envs, \
-    sample_tasks, select_slots
+from mlsh_jax.state import Learner, SlotState, TrainerState, fresh_masters, next_tasks, \
+    reset_envs, select_slots
 
 
 @flax.struct.dataclass
@@ -197,7 +197,7 @@ def advance_phases(spec: MLSHSpec, slots: SlotState, key: jax.Array,
     counted = slots.replace(phase_step=phase)
 
     def restart() -> SlotState:
-        tasks = sample_tasks(spec, k_task)
+        tasks = next_tasks(spec, k_task, slots.task)
         obs, env_state = reset_envs(spec, k_reset, tasks)
         restarted = SlotState(task=tasks, master=fresh_masters(spec, k_master),
                               phase_step=jnp.zeros_like(phase), env_state=env_state, obs=obs)

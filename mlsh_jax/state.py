@@ -72,17 +72,38 @@ def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner | None:
 
 def sample_tasks(spec: MLSHSpec, key: jax.Array):
     """One task per slot; with `balance_task_types`, slot i gets type (r + i) mod T from a
-    random r, so every run of consecutive slots (the staggered schedule's cohorts) is balanced.
+    random r: the first S types of the deal that `next_tasks` continues.
     """
     cfg = spec.config
     if not cfg.balance_task_types:
         return jax.vmap(spec.env.sample_task)(jax.random.split(key, cfg.num_slots))
     k_first, k_tasks = jax.random.split(key)
-    count = spec.env.num_task_types
-    first = jax.random.randint(k_first, (), 0, count, jnp.int32)
-    types = (first + jnp.arange(cfg.num_slots, dtype=jnp.int32)) % count
-    return jax.vmap(spec.env.sample_task_of_type)(jax.random.split(k_tasks, cfg.num_slots),
-                                                  types)
+    first = jax.random.randint(k_first, (), 0, spec.env.num_task_types, jnp.int32)
+    return _tasks_of_types(spec, k_tasks, first + jnp.arange(cfg.num_slots, dtype=jnp.int32))
+
+
+def next_tasks(spec: MLSHSpec, key: jax.Array, tasks):
+    """Each slot's next task, for the slots that finish their current one.
+
+    With `balance_task_types` the types are dealt in turn: the k-th task of the run's deal,
+    counted slot by slot and then task by task (k = i + S * (tasks slot i had before)), has
+    type (r + k) mod T, so a slot's next type is its current one plus S. The staggered slots
+    finish in slot order, so at every update the slots hold S consecutive tasks of the deal:
+    every type in equal numbers (within one), as do the consecutive slots that are joint
+    together, however few of them finish at once (Ant mazes: 6 slots, one at a time, 9
+    layouts). Without it every task is drawn anew.
+    """
+    if not spec.config.balance_task_types:
+        return sample_tasks(spec, key)
+    types = jax.vmap(spec.env.task_type)(tasks) + spec.config.num_slots
+    return _tasks_of_types(spec, key, types)
+
+
+def _tasks_of_types(spec: MLSHSpec, key: jax.Array, types: jax.Array):
+    """[S] tasks, slot i's of type types[i] mod T (the rest of the task drawn uniformly)."""
+    types = types % spec.env.num_task_types
+    return jax.vmap(spec.env.sample_task_of_type)(
+        jax.random.split(key, spec.config.num_slots), types)
 
 
 def reset_envs(spec: MLSHSpec, key: jax.Array, tasks):

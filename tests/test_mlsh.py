@@ -4,13 +4,14 @@ import dataclasses
 from typing import ClassVar
 
 import chex
+import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from envs import point_geometry as geo
-from envs.base import wrap_for_training
+from envs.base import Wrapper, wrap_for_training
 from envs.four_rooms import FourRooms
 from envs.moving_bandits import MovingBandits
 from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
@@ -21,7 +22,7 @@ from mlsh_jax.normalization import normalize
 from mlsh_jax.ppo import Batch, grouped_ppo_update, make_optimizer, ppo_update
 from mlsh_jax.rollout import master_outputs, rollout, step_envs, subpolicy_outputs
 from mlsh_jax.spec import MLSHSpec, initial_phases, joint_slot_capacity
-from mlsh_jax.state import SlotState, fresh_masters, init_seeds, reset_envs, \
+from mlsh_jax.state import SlotState, fresh_masters, init_seeds, next_tasks, reset_envs, \
     sample_tasks, select_slots
 from mlsh_jax.train import make_chunk
 from compiled import init_jit
@@ -208,7 +209,7 @@ def test_slots_restart_only_in_an_update_where_one_finishes_with_the_same_result
     def always(slots, key):
         k_task, k_master, k_reset = jax.random.split(key, 3)
         phase = slots.phase_step + 1
-        tasks = sample_tasks(spec, k_task)
+        tasks = next_tasks(spec, k_task, slots.task)
         obs, env_state = reset_envs(spec, k_reset, tasks)
         restarted = SlotState(task=tasks, master=fresh_masters(spec, k_master),
                               phase_step=jnp.zeros_like(phase), env_state=env_state, obs=obs)
@@ -217,12 +218,12 @@ def test_slots_restart_only_in_an_update_where_one_finishes_with_the_same_result
 
     draws = []
 
-    def counted_sample_tasks(spec, key):
+    def counted_next_tasks(spec, key, tasks):
         jax.debug.callback(lambda: draws.append(1))
-        return sample_tasks(spec, key)
+        return next_tasks(spec, key, tasks)
 
     reference = jax.jit(always)
-    monkeypatch.setattr(mlsh, "sample_tasks", counted_sample_tasks)
+    monkeypatch.setattr(mlsh, "next_tasks", counted_next_tasks)
     advance = jax.jit(lambda s, k: mlsh.advance_phases(spec, s, k))
     finishing = []
     for key in jax.random.split(jax.random.PRNGKey(7), 2 * config.cycle_length):
@@ -378,6 +379,65 @@ def test_balanced_task_types_give_every_cohort_and_every_phi_update_both_goals_e
         assert 2 * types[joint].sum() == joint.sum()
         restarts += int(np.sum(np.asarray(state.slots.phase_step) == 0))
     assert restarts >= 8
+
+
+@flax.struct.dataclass
+class LabelledTask:
+    inner: object
+    label: jax.Array  # int32 in 0..4: the task type
+
+
+@dataclasses.dataclass(frozen=True)
+class FiveTypes(Wrapper):
+    """The wrapped env's tasks, each with a label 0..4 as its type (the label changes nothing
+    else): more types than a few slots."""
+
+    @property
+    def num_task_types(self) -> int:
+        return 5
+
+    def task_type(self, task):
+        return task.label
+
+    def sample_task_of_type(self, key, task_type):
+        return LabelledTask(self.env.sample_task(key), jnp.int32(task_type))
+
+    def sample_task(self, key):
+        k_task, k_label = jax.random.split(key)
+        return LabelledTask(self.env.sample_task(k_task),
+                            jax.random.randint(k_label, (), 0, 5, jnp.int32))
+
+    def reset(self, key, task):
+        return self.env.reset(key, task.inner)
+
+    def step(self, key, state, action, task):
+        return self.env.step(key, state, action, task.inner)
+
+
+def test_balanced_task_types_are_dealt_in_turn_through_restarts_one_slot_at_a_time():
+    """3 staggered slots over a W+U = 3 cycle finish one at a time, and 5 task types are more
+    than the slots: each restart deals the slot its type plus S, so at every update the slots
+    hold 3 consecutive types of the deal (3 different ones) and every type comes round."""
+    config = dataclasses.replace(TINY, num_slots=3, warmup_updates=2, joint_updates=1,
+                                 stagger=True, balance_task_types=True)
+    spec = dataclasses.replace(MLSHSpec.build(config),
+                               env=wrap_for_training(FiveTypes(MovingBandits())))
+    slots = init_jit(spec, jax.random.PRNGKey(5)).slots
+    advance = jax.jit(lambda s, k: mlsh.advance_phases(spec, s, k))
+    types_of = lambda slots: np.asarray(jax.vmap(spec.env.task_type)(slots.task))
+    first = types_of(slots)
+    np.testing.assert_array_equal(first, (first[0] + np.arange(3)) % 5)
+    held, restarts = [first], 0
+    for key in jax.random.split(jax.random.PRNGKey(6), 5 * config.cycle_length):
+        before = types_of(slots)
+        restarted = np.asarray(slots.phase_step) + 1 >= config.cycle_length
+        slots = advance(slots, key)
+        after = types_of(slots)
+        np.testing.assert_array_equal(after, np.where(restarted, (before + 3) % 5, before))
+        assert len(set(after)) == 3
+        held.append(after)
+        restarts += int(restarted.sum())
+    assert restarts >= 12 and set(np.concatenate(held)) == set(range(5))
 
 
 def test_balanced_task_types_leave_each_slots_task_uniform_and_random():
