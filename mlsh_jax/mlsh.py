@@ -95,7 +95,8 @@ def _master_apply(spec: MLSHSpec):
 
 def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.Array):
     """PPO on each slot's macro transitions (1/N timescale), every slot its own theta, at a
-    cost set by the decisions made, not by the macro lists' capacity (`sparse_ppo_update`)."""
+    cost set by the decisions made, not by the macro lists' capacity (`sparse_ppo_update`).
+    Every env decides at the rollout's first step, so a slot has at least E decisions."""
     cfg = spec.config
     compact = jax.vmap(jax.vmap(compact_macros, in_axes=(0,) * 5 + (None,)),
                        in_axes=(0,) * 5 + (None,))
@@ -125,7 +126,7 @@ def update_masters(spec: MLSHSpec, masters: Learner, traj: Trajectory, key: jax.
         params, opt_state, return_stats, metrics = sparse_ppo_update(
             learner.params, learner.opt_state, learner.return_stats, batch, flat(valid), k,
             apply_fn=_master_apply(spec), optimizer=spec.master_optimizer, cfg=cfg.master_ppo,
-            chunk_size=spec.master_chunk_size)
+            chunk_size=spec.master_chunk_size, min_selected=cfg.envs_per_slot)
         return Learner(params=params, opt_state=opt_state, obs_stats=stats,
                        return_stats=return_stats), metrics
 

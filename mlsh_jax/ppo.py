@@ -216,17 +216,31 @@ def ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch, mask
     return params, opt_state, return_stats, metrics
 
 
+def every_minibatch_filled(min_selected: int, num_minibatches: int) -> bool:
+    """Whether any n >= `min_selected` samples cut into `num_minibatches` minibatches of
+    ceil(n / M) leave none empty: the last starts at (M - 1) * ceil(n / M), which is below n
+    whenever n > (M - 1)^2."""
+    return min_selected > (num_minibatches - 1) ** 2
+
+
 def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch,
                       mask: jax.Array, key: jax.Array, *, apply_fn: ApplyFn,
-                      optimizer: optax.GradientTransformation, cfg: PPOConfig, chunk_size: int):
+                      optimizer: optax.GradientTransformation, cfg: PPOConfig, chunk_size: int,
+                      min_selected: int = 0):
     """`ppo_update` at a cost set by the samples `mask` selects, not by the batch's size.
 
     For fixed-capacity batches mostly made of padding: a master's macro list holds one entry
     per step for envs that can end early, ~N times the decisions made. Each epoch shuffles
     the selected samples alone and cuts them into `cfg.num_minibatches` minibatches of equal
     size; a minibatch's gradient is accumulated over chunks of `chunk_size` rows, looping only
-    over the chunks that hold samples. So every selected sample is used once per epoch, the
-    gradient is that of the minibatch's mean loss, and padding costs nothing but its sort.
+    over the chunks after the first that hold samples. So every selected sample is used once
+    per epoch, the gradient is that of the minibatch's mean loss, and padding costs nothing but
+    its sort.
+
+    `min_selected` is a bound the caller knows on the samples `mask` selects (a master's
+    decisions: at least one per env). When it fills every minibatch and no trust region can
+    stop the learner, every step is taken and is applied unguarded: `_step_if`'s select between
+    the old and the new state costs a copy of the learner's state per step on XLA:CPU.
     """
     mask = mask.astype(jnp.float32)
     return_stats, batch = _on_the_critics_scale(return_stats, batch, mask, cfg)
@@ -234,7 +248,8 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
     count = mask.sum().astype(jnp.int32)
     minibatch_size = -(-count // cfg.num_minibatches)
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-    zero_grads = jax.tree.map(jnp.zeros_like, params)
+    every_step_taken = (cfg.target_kl == 0
+                        and every_minibatch_filled(min_selected, cfg.num_minibatches))
 
     def epoch(carry, epoch_key):
         # Selected samples first, in random order; the tail (padding) is never read.
@@ -247,22 +262,27 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
             stop = jnp.minimum(start + minibatch_size, count)
             taken = jnp.maximum(stop - start, 0)
 
-            def chunk(chunk_index, totals):
-                grads, metrics = totals
+            def chunk(chunk_index):
+                """(gradient, metrics) of the chunk's rows, weighted by its share of the
+                minibatch."""
                 first = start + chunk_index * chunk_size
                 rows = jax.lax.dynamic_slice(order, (first,), (chunk_size,))
                 chunk_mask = (first + jnp.arange(chunk_size) < stop).astype(jnp.float32)
                 minibatch = jax.tree.map(lambda x: x[rows], batch)
-                (_, aux), chunk_grads = grad_fn(params, apply_fn, minibatch, chunk_mask, cfg)
+                (_, aux), grads = grad_fn(params, apply_fn, minibatch, chunk_mask, cfg)
                 share = chunk_mask.sum() / jnp.maximum(taken, 1)
-                add = lambda total, part: total + share * part
-                return jax.tree.map(add, grads, chunk_grads), jax.tree.map(add, metrics, aux)
+                return jax.tree.map(lambda part: share * part, (grads, aux))
 
+            add_chunk = lambda index, totals: jax.tree.map(jnp.add, totals, chunk(index))
             chunks = -(-taken // chunk_size)
-            grads, aux = jax.lax.fori_loop(0, chunks, chunk, (zero_grads, zero_metrics()))
+            grads, aux = jax.lax.fori_loop(1, chunks, add_chunk, chunk(0))
             stopped = _past_target_kl(stopped, aux.approx_kl, cfg)
             take = (taken > 0) & ~stopped
-            params, opt_state = _step_if(optimizer, params, opt_state, grads, take)
+            if every_step_taken:
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                params = optax.apply_updates(params, updates)
+            else:
+                params, opt_state = _step_if(optimizer, params, opt_state, grads, take)
             return (params, opt_state, stopped), aux.replace(steps_taken=take.astype(jnp.float32))
 
         return jax.lax.scan(minibatch_step, carry, jnp.arange(cfg.num_minibatches))

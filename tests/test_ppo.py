@@ -13,7 +13,7 @@ from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.networks import subpolicy_network
 from mlsh_jax.normalization import init_return_stats, scale_value, update_stats
 from mlsh_jax.ppo import (VALUE_TARGET_CLIP, Batch, clip_actor_and_critic_apart, critic_targets,
-                          make_optimizer, ppo_update, sparse_ppo_update)
+                          every_minibatch_filled, make_optimizer, ppo_update, sparse_ppo_update)
 
 NETWORK = subpolicy_network(Discrete(5), NetworkConfig(hidden_sizes=(16, 16)))
 CONFIG = PPOConfig(epochs=2, num_minibatches=2)
@@ -110,17 +110,39 @@ def sparse_batch(size: int = 96, selected: int = 40, padding_value: float = 0.0)
     return jax.tree.map(lambda x: x[order], batch), mask[order]
 
 
-def sparse_update(batch, mask, cfg: PPOConfig, chunk_size: int, sparse: bool = True):
+def sparse_update(batch, mask, cfg: PPOConfig, chunk_size: int, sparse: bool = True,
+                  min_selected: int = 0):
     params = NETWORK.init(jax.random.PRNGKey(1), jnp.zeros(6))
     optimizer = make_optimizer(cfg)
     common = dict(apply_fn=NETWORK.apply, optimizer=optimizer, cfg=cfg)
     if sparse:
         return jax.jit(lambda p, o: sparse_ppo_update(
             p, o, init_return_stats(), batch, mask, jax.random.PRNGKey(2), chunk_size=chunk_size,
-            **common))(params, optimizer.init(params))
+            min_selected=min_selected, **common))(params, optimizer.init(params))
     return jax.jit(lambda p, o: ppo_update(p, o, init_return_stats(), batch, mask,
                                            jax.random.PRNGKey(2), **common))(
         params, optimizer.init(params))
+
+
+def test_every_minibatch_filled_is_exactly_when_no_minibatch_of_n_samples_is_empty():
+    for minibatches in range(1, 9):
+        for bound in range(1, 81):
+            filled = all((minibatches - 1) * -(-n // minibatches) < n
+                         for n in range(bound, 200))
+            assert every_minibatch_filled(bound, minibatches) == filled, (bound, minibatches)
+
+
+def test_sparse_update_with_every_minibatch_filled_is_the_guarded_update():
+    """A bound on the samples that fills every minibatch drops the guard of each step, which
+    then changes nothing (up to the rounding of another compiled program); a trust region
+    keeps it (a learner may stop)."""
+    batch, mask = sparse_batch(selected=40)
+    for cfg in (PPOConfig(epochs=2, num_minibatches=3),
+                PPOConfig(epochs=2, num_minibatches=3, target_kl=1e-6)):
+        guarded = sparse_update(batch, mask, cfg, chunk_size=8)
+        unguarded = sparse_update(batch, mask, cfg, chunk_size=8, min_selected=40)
+        chex.assert_trees_all_close(guarded, unguarded, rtol=1e-5, atol=1e-7)
+    assert float(guarded[3].steps_taken) < 6  # the trust region stopped it
 
 
 def test_sparse_update_takes_the_masked_updates_full_batch_steps_at_one_minibatch():
