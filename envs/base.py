@@ -213,8 +213,8 @@ class AutoReset(Wrapper[TaskT]):
     A batch of envs can instead draw the new episodes only at the steps where some env of the
     batch ended one (a Brax reset runs the physics' initialisation, and most steps of a
     locomotion task end no episode): `step_only` for every env, then `new_episode` under one
-    batch-level condition, then `restart_ended` for every env, which gives `step`'s results
-    exactly (the same halves of each env's key).
+    batch-level condition, then `restart_ended` for every env: `step`'s draws (the same halves
+    of each env's key), so its results up to the rounding of another compiled program.
     """
 
     def step(

@@ -11,7 +11,7 @@ import numpy as np
 import optax
 
 import envs
-from envs.base import Box, Environment
+from envs.base import AutoReset, Box
 from mlsh_jax.algorithms import training_config
 from mlsh_jax.config import RunConfig
 from mlsh_jax.gae import macro_capacity
@@ -34,6 +34,16 @@ def initial_phases(config: RunConfig) -> np.ndarray:
         return np.zeros_like(slots, dtype=np.int32)
     offsets = (slots * config.cycle_length) // config.num_slots
     return (-offsets if config.warmup_updates > 0 else offsets).astype(np.int32)
+
+
+def finishing_ranks(config: RunConfig) -> np.ndarray:
+    """Each slot's place in the order in which the slots finish their tasks (ties by slot
+    index): the same in every cycle, since every slot spends W+U updates on each task. Slot
+    order with warmup, the reverse without (`initial_phases`)."""
+    first_finish = config.cycle_length - initial_phases(config)
+    ranks = np.empty(config.num_slots, np.int32)
+    ranks[np.argsort(first_finish, kind="stable")] = np.arange(config.num_slots)
+    return ranks
 
 
 def joint_slot_capacity(config: RunConfig) -> int:
@@ -62,7 +72,7 @@ def master_chunk_size(config: RunConfig) -> int:
 @dataclasses.dataclass(frozen=True, eq=False)
 class MLSHSpec:
     config: RunConfig  # as run: `training_config` of the user's config
-    env: Environment
+    env: AutoReset  # `wrap_for_training` of the config's env
     master: ActorCritic
     subpolicy: ActorCritic
     master_optimizer: optax.GradientTransformation

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from mlsh_jax.networks import init_stacked
 from mlsh_jax.normalization import RunningStats, init_return_stats, init_stats
-from mlsh_jax.spec import MLSHSpec, initial_phases
+from mlsh_jax.spec import MLSHSpec, finishing_ranks, initial_phases
 
 
 @flax.struct.dataclass
@@ -71,27 +71,28 @@ def fresh_masters(spec: MLSHSpec, key: jax.Array) -> Learner | None:
 
 
 def sample_tasks(spec: MLSHSpec, key: jax.Array):
-    """One task per slot; with `balance_task_types`, slot i gets type (r + i) mod T from a
-    random r: the first S types of the deal that `next_tasks` continues.
+    """One task per slot; with `balance_task_types`, the first S types of the deal that
+    `next_tasks` continues: type (r + j) mod T, from a random r, for the slot that finishes
+    j-th (`finishing_ranks`).
     """
     cfg = spec.config
     if not cfg.balance_task_types:
         return jax.vmap(spec.env.sample_task)(jax.random.split(key, cfg.num_slots))
     k_first, k_tasks = jax.random.split(key)
     first = jax.random.randint(k_first, (), 0, spec.env.num_task_types, jnp.int32)
-    return _tasks_of_types(spec, k_tasks, first + jnp.arange(cfg.num_slots, dtype=jnp.int32))
+    return _tasks_of_types(spec, k_tasks, first + jnp.asarray(finishing_ranks(cfg)))
 
 
 def next_tasks(spec: MLSHSpec, key: jax.Array, tasks):
     """Each slot's next task, for the slots that finish their current one.
 
-    With `balance_task_types` the types are dealt in turn: the k-th task of the run's deal,
-    counted slot by slot and then task by task (k = i + S * (tasks slot i had before)), has
-    type (r + k) mod T, so a slot's next type is its current one plus S. The staggered slots
-    finish in slot order, so at every update the slots hold S consecutive tasks of the deal:
-    every type in equal numbers (within one), as do the consecutive slots that are joint
-    together, however few of them finish at once (Ant mazes: 6 slots, one at a time, 9
-    layouts). Without it every task is drawn anew.
+    With `balance_task_types` the types are dealt in turn, in the order in which the slots
+    finish their tasks, which is the same in every cycle: the k-th task dealt has type
+    (r + k) mod T, so a slot's next type is its current one plus S. At every update the slots
+    then hold S consecutive tasks of the deal, every type in equal numbers (within one), and
+    so do the slots in their joint phase at once, which finished their last tasks one after
+    another; however few slots finish at once (Ant mazes: 6 slots, one at a time, 9 layouts).
+    Without it every task is drawn anew.
     """
     if not spec.config.balance_task_types:
         return sample_tasks(spec, key)

@@ -414,19 +414,23 @@ class FiveTypes(Wrapper):
         return self.env.step(key, state, action, task.inner)
 
 
-def test_balanced_task_types_are_dealt_in_turn_through_restarts_one_slot_at_a_time():
-    """3 staggered slots over a W+U = 3 cycle finish one at a time, and 5 task types are more
-    than the slots: each restart deals the slot its type plus S, so at every update the slots
-    hold 3 consecutive types of the deal (3 different ones) and every type comes round."""
-    config = dataclasses.replace(TINY, num_slots=3, warmup_updates=2, joint_updates=1,
-                                 stagger=True, balance_task_types=True)
+@pytest.mark.parametrize("warmup", [2, 0])
+def test_balanced_task_types_are_dealt_in_turn_through_restarts_one_slot_at_a_time(warmup):
+    """3 staggered slots over a W+U = 3 cycle finish one at a time (in slot order with warmup,
+    the reverse without), and 5 task types are more than the slots: each restart deals the
+    slot its type plus S, so at every update the slots hold 3 consecutive types of the deal (3
+    different ones) and every type comes round."""
+    config = dataclasses.replace(TINY, num_slots=3, warmup_updates=warmup,
+                                 joint_updates=3 - warmup, stagger=True,
+                                 balance_task_types=True)
     spec = dataclasses.replace(MLSHSpec.build(config),
                                env=wrap_for_training(FiveTypes(MovingBandits())))
     slots = init_jit(spec, jax.random.PRNGKey(5)).slots
     advance = jax.jit(lambda s, k: mlsh.advance_phases(spec, s, k))
     types_of = lambda slots: np.asarray(jax.vmap(spec.env.task_type)(slots.task))
     first = types_of(slots)
-    np.testing.assert_array_equal(first, (first[0] + np.arange(3)) % 5)
+    order = np.arange(3) if warmup else np.arange(3)[::-1]
+    np.testing.assert_array_equal(first[order], (first[order[0]] + np.arange(3)) % 5)
     held, restarts = [first], 0
     for key in jax.random.split(jax.random.PRNGKey(6), 5 * config.cycle_length):
         before = types_of(slots)

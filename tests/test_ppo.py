@@ -135,7 +135,7 @@ def test_every_minibatch_filled_is_exactly_when_no_minibatch_of_n_samples_is_emp
 def test_sparse_update_with_every_minibatch_filled_is_the_guarded_update():
     """A bound on the samples that fills every minibatch drops the guard of each step, which
     then changes nothing (up to the rounding of another compiled program); a trust region
-    keeps it (a learner may stop)."""
+    keeps it (a learner may stop); a bound too high drops it too."""
     batch, mask = sparse_batch(selected=40)
     for cfg in (PPOConfig(epochs=2, num_minibatches=3),
                 PPOConfig(epochs=2, num_minibatches=3, target_kl=1e-6)):
@@ -143,6 +143,14 @@ def test_sparse_update_with_every_minibatch_filled_is_the_guarded_update():
         unguarded = sparse_update(batch, mask, cfg, chunk_size=8, min_selected=40)
         chex.assert_trees_all_close(guarded, unguarded, rtol=1e-5, atol=1e-7)
     assert float(guarded[3].steps_taken) < 6  # the trust region stopped it
+    # The bound is trusted: given one that 2 samples in 3 minibatches break (the third is
+    # empty), that minibatch's step is applied, Adam's momentum moving the parameters on.
+    batch, mask = sparse_batch(selected=2)
+    cfg = PPOConfig(epochs=1, num_minibatches=3)
+    guarded = sparse_update(batch, mask, cfg, chunk_size=8)
+    trusting = sparse_update(batch, mask, cfg, chunk_size=8, min_selected=5)
+    assert float(guarded[3].steps_taken) == 2
+    assert not all(jax.tree.leaves(jax.tree.map(jnp.array_equal, guarded[0], trusting[0])))
 
 
 def test_sparse_update_takes_the_masked_updates_full_batch_steps_at_one_minibatch():
