@@ -223,6 +223,12 @@ def every_minibatch_filled(min_selected: int, num_minibatches: int) -> bool:
     return min_selected > (num_minibatches - 1) ** 2
 
 
+def every_step_taken(cfg: PPOConfig, min_selected: int) -> bool:
+    """Whether a learner with at least `min_selected` samples takes every optimizer step: no
+    minibatch is empty and no trust region can stop it."""
+    return cfg.target_kl == 0 and every_minibatch_filled(min_selected, cfg.num_minibatches)
+
+
 def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batch,
                       mask: jax.Array, key: jax.Array, *, apply_fn: ApplyFn,
                       optimizer: optax.GradientTransformation, cfg: PPOConfig, chunk_size: int,
@@ -248,8 +254,7 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
     count = mask.sum().astype(jnp.int32)
     minibatch_size = -(-count // cfg.num_minibatches)
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-    every_step_taken = (cfg.target_kl == 0
-                        and every_minibatch_filled(min_selected, cfg.num_minibatches))
+    unguarded = every_step_taken(cfg, min_selected)
 
     def epoch(carry, epoch_key):
         # Selected samples first, in random order; the tail (padding) is never read.
@@ -278,7 +283,7 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
             grads, aux = jax.lax.fori_loop(1, chunks, add_chunk, chunk(0))
             stopped = _past_target_kl(stopped, aux.approx_kl, cfg)
             take = (taken > 0) & ~stopped
-            if every_step_taken:
+            if unguarded:
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 params = optax.apply_updates(params, updates)
             else:

@@ -13,7 +13,8 @@ from mlsh_jax.config import ConfigError, NetworkConfig, PPOConfig, RunConfig
 from mlsh_jax.networks import subpolicy_network
 from mlsh_jax.normalization import init_return_stats, scale_value, update_stats
 from mlsh_jax.ppo import (VALUE_TARGET_CLIP, Batch, clip_actor_and_critic_apart, critic_targets,
-                          every_minibatch_filled, make_optimizer, ppo_update, sparse_ppo_update)
+                          every_minibatch_filled, every_step_taken, make_optimizer,
+                          ppo_update, sparse_ppo_update)
 
 NETWORK = subpolicy_network(Discrete(5), NetworkConfig(hidden_sizes=(16, 16)))
 CONFIG = PPOConfig(epochs=2, num_minibatches=2)
@@ -132,17 +133,20 @@ def test_every_minibatch_filled_is_exactly_when_no_minibatch_of_n_samples_is_emp
             assert every_minibatch_filled(bound, minibatches) == filled, (bound, minibatches)
 
 
+def test_every_step_is_taken_only_with_every_minibatch_filled_and_no_trust_region():
+    assert every_step_taken(PPOConfig(num_minibatches=3), min_selected=5)
+    assert not every_step_taken(PPOConfig(num_minibatches=3), min_selected=4)
+    assert not every_step_taken(PPOConfig(num_minibatches=3, target_kl=0.01), min_selected=5)
+
+
 def test_sparse_update_with_every_minibatch_filled_is_the_guarded_update():
     """A bound on the samples that fills every minibatch drops the guard of each step, which
-    then changes nothing (up to the rounding of another compiled program); a trust region
-    keeps it (a learner may stop); a bound too high drops it too."""
+    then changes nothing (up to the rounding of another compiled program)."""
     batch, mask = sparse_batch(selected=40)
-    for cfg in (PPOConfig(epochs=2, num_minibatches=3),
-                PPOConfig(epochs=2, num_minibatches=3, target_kl=1e-6)):
-        guarded = sparse_update(batch, mask, cfg, chunk_size=8)
-        unguarded = sparse_update(batch, mask, cfg, chunk_size=8, min_selected=40)
-        chex.assert_trees_all_close(guarded, unguarded, rtol=1e-5, atol=1e-7)
-    assert float(guarded[3].steps_taken) < 6  # the trust region stopped it
+    cfg = PPOConfig(epochs=2, num_minibatches=3)
+    guarded = sparse_update(batch, mask, cfg, chunk_size=8)
+    unguarded = sparse_update(batch, mask, cfg, chunk_size=8, min_selected=40)
+    chex.assert_trees_all_close(guarded, unguarded, rtol=1e-5, atol=1e-7)
     # The bound is trusted: given one that 2 samples in 3 minibatches break (the third is
     # empty), that minibatch's step is applied, Adam's momentum moving the parameters on.
     batch, mask = sparse_batch(selected=2)
