@@ -2,8 +2,8 @@
 
     python -m benchmarks.brax_ppo --brax-python /tmp/brax-venv/bin/python
         [--backend spring] [--num-envs 128] [--slots 8] [--unroll 10] [--minibatches 4] [--epochs 4]
-        [--updates 10] [--repeats 3] [--brax-epochs 5] [--brax-warmup-epochs 2]
-        [--brax-steps-per-epoch 20] [--no-stages]
+        [--updates 10] [--repeats 3] [--brax-runs 3] [--brax-epochs 5]
+        [--brax-warmup-epochs 2] [--brax-steps-per-epoch 20] [--no-stages]
 
 Brax's trainer (brax 0.14.2) needs jax 0.9.2, so it runs in a subprocess with its own
 interpreter; create it once with
@@ -32,8 +32,11 @@ which include action_repeat = 1 here, over the epoch's training time; evaluation
 the median over the epochs after `--brax-warmup-epochs`: the first epoch compiles, and so does
 the second (it ran as slowly as the first in every run here). Ours: calls of `--updates`
 updates, compile excluded; env-only: the training's batched reset/step with uniform random
-actions for as many steps; these take turns in `--repeats` rounds before and `--repeats` after
-Brax's run (so all share the machine's load as far as possible), median over all rounds.
+actions for as many steps; these take turns in blocks of `--repeats` rounds, one block before,
+between and after `--brax-runs` runs of Brax's trainer. The machine's speed drifts by up to
+1.5x within minutes, so every ratio is paired: MLSH / env-only and MLSH / flat the median over
+rounds of each round's ratio, MLSH / Brax PPO the median over Brax's runs of MLSH's median in
+the two blocks around a run over that run's figure.
 Then, unless `--no-stages`, one MLSH and one flat PPO update timed by stage
 (`benchmarks.stages`). Prints tables and a JSON line.
 """
@@ -91,6 +94,12 @@ def brax_ppo(args, config: RunConfig) -> dict:
     return dict(report, request=request, sps=statistics.median(timed))
 
 
+def paired_ratio(rounds: dict[str, list[float]], numerator: str, denominator: str) -> float:
+    """Median over rounds of one program's rate over another's in the same round: the two ran
+    seconds apart, so the machine's drift between rounds (up to 1.5x here) cancels."""
+    return statistics.median(a / b for a, b in zip(rounds[numerator], rounds[denominator]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="python -m benchmarks.brax_ppo", description=description_from(__doc__),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--updates", type=int_at_least(1), default=10,
                         help="our updates per timed call (default: 10)")
     parser.add_argument("--repeats", type=int_at_least(1), default=3,
-                        help="rounds of our runs before and after Brax's (default: 3)")
+                        help="rounds of our runs before, between and after Brax's runs "
+                             "(default: 3)")
+    parser.add_argument("--brax-runs", type=int_at_least(1), default=3,
+                        help="runs of Brax's trainer, each between two blocks of our rounds "
+                             "(default: 3)")
     parser.add_argument("--brax-epochs", type=int_at_least(1), default=5,
                         help="Brax training epochs, more than --brax-warmup-epochs (default: 5)")
     parser.add_argument("--brax-warmup-epochs", type=int_at_least(0), default=2,
@@ -147,22 +160,29 @@ def main(argv: list[str] | None = None) -> None:
         env=compile_env_only(dataclasses.replace(config, rollout_steps=args.updates * args.unroll)),
         mlsh=compile_training(config, args.updates),
         flat=compile_training(flat_config(config), args.updates))
-    before = steps_per_second(programs, args.repeats)
-    brax = brax_ppo(args, config) if args.brax_python else None
-    after = steps_per_second(programs, args.repeats) if brax else {name: [] for name in programs}
-    env_sps, mlsh_sps, flat_sps = (statistics.median(before[name] + after[name])
+    blocks = [steps_per_second(programs, args.repeats)]
+    braxes = []
+    for _ in range(args.brax_runs if args.brax_python else 0):
+        braxes.append(brax_ppo(args, config))
+        blocks.append(steps_per_second(programs, args.repeats))
+    rounds = {name: [rate for block in blocks for rate in block[name]] for name in programs}
+    env_sps, mlsh_sps, flat_sps = (statistics.median(rounds[name])
                                    for name in ("env", "mlsh", "flat"))
     env_compile, mlsh_compile, flat_compile = (programs[name].compile_seconds
                                                for name in ("env", "mlsh", "flat"))
+    over_brax = [statistics.median(blocks[i]["mlsh"] + blocks[i + 1]["mlsh"]) / brax["sps"]
+                 for i, brax in enumerate(braxes)]
     row = dict(env=config.env, backend=config.backend, num_envs=args.num_envs,
                slots=config.num_slots, envs_per_slot=config.envs_per_slot, unroll=args.unroll,
                minibatches=args.minibatches, epochs=args.epochs, env_only_sps=env_sps,
                mlsh_sps=mlsh_sps, flat_sps=flat_sps, env_compile_s=env_compile,
                mlsh_compile_s=mlsh_compile, flat_compile_s=flat_compile,
-               mlsh_over_env_only=mlsh_sps / env_sps, mlsh_over_flat=mlsh_sps / flat_sps,
-               rounds_before_brax=before, rounds_after_brax=after,
-               brax_ppo_sps=brax and brax["sps"],
-               mlsh_over_brax_ppo=brax and mlsh_sps / brax["sps"], brax_ppo=brax)
+               mlsh_over_env_only=paired_ratio(rounds, "mlsh", "env"),
+               mlsh_over_flat=paired_ratio(rounds, "mlsh", "flat"), rounds=blocks,
+               brax_ppo_sps=statistics.median(b["sps"] for b in braxes) if braxes else None,
+               mlsh_over_brax_ppo_runs=over_brax,
+               mlsh_over_brax_ppo=statistics.median(over_brax) if braxes else None,
+               brax_ppo=braxes)
 
     print(f"Brax Ant ({config.backend}), {args.num_envs} envs ({config.num_slots} slots x "
           f"{config.envs_per_slot}), unroll {args.unroll}, {args.minibatches} minibatches, "
@@ -172,21 +192,22 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'env-only (random actions)':<34} {env_sps:>12,.0f} {env_compile:>10.1f}")
     print(f"{'our MLSH (twowalk)':<34} {mlsh_sps:>12,.0f} {mlsh_compile:>10.1f}")
     print(f"{'our flat PPO (shared, K=1)':<34} {flat_sps:>12,.0f} {flat_compile:>10.1f}")
-    if brax:
-        print(f"{'Brax PPO (ant, jax ' + brax['jax_version'] + ')':<34} {brax['sps']:>12,.0f} "
-              f"{'(warmup)':>10} (epochs: "
-              + ", ".join(f"{e['sps']:,.0f}" for e in brax["epochs"]) + ")")
-    for label, rounds in (("before", before), ("after", after)):
-        if rounds["env"]:
-            print(f"  ours {label} Brax's run, median of {args.repeats} rounds: " + ", ".join(
-                f"{name} {statistics.median(rounds[name]):,.0f}" for name in rounds))
-    print(f"MLSH/env-only {row['mlsh_over_env_only']:.3f} (target >= {TARGET_OVER_ENV_ONLY}: "
+    for index, brax in enumerate(braxes):
+        print(f"{'Brax PPO run ' + str(index + 1) + ' (jax ' + brax['jax_version'] + ')':<34} "
+              f"{brax['sps']:>12,.0f} {'(warmup)':>10} (epochs: "
+              + ", ".join(f"{e['sps']:,.0f}" for e in brax["epochs"]) + "); MLSH in the "
+              f"rounds around it / it: {over_brax[index]:.3f}")
+    for index, block in enumerate(blocks):
+        print(f"  ours, block {index + 1} of {args.repeats} rounds (medians): " + ", ".join(
+            f"{name} {statistics.median(block[name]):,.0f}" for name in block))
+    print(f"MLSH/env-only {row['mlsh_over_env_only']:.3f} (median of each round's ratio; "
+          f"target >= {TARGET_OVER_ENV_ONLY}: "
           f"{'met' if row['mlsh_over_env_only'] >= TARGET_OVER_ENV_ONLY else 'missed'})")
-    if brax:
+    if braxes:
         met = row["mlsh_over_brax_ppo"] >= TARGET_OVER_BRAX_PPO
-        print(f"MLSH/Brax PPO {row['mlsh_over_brax_ppo']:.3f} (target >= "
-              f"{TARGET_OVER_BRAX_PPO}: {'met' if met else 'missed'})")
-    print(f"MLSH/our flat PPO {row['mlsh_over_flat']:.3f}")
+        print(f"MLSH/Brax PPO {row['mlsh_over_brax_ppo']:.3f} (median over Brax's runs; "
+              f"target >= {TARGET_OVER_BRAX_PPO}: {'met' if met else 'missed'})")
+    print(f"MLSH/our flat PPO {row['mlsh_over_flat']:.3f} (median of each round's ratio)")
     if not args.no_stages:
         row["mlsh_stage_seconds"] = stage_seconds(config, args.repeats)
         print_stages("\nour MLSH, one update by stage:", row["mlsh_stage_seconds"],
