@@ -141,19 +141,21 @@ def test_every_step_is_taken_only_with_every_minibatch_filled_and_no_trust_regio
 
 def test_sparse_update_with_every_minibatch_filled_is_the_guarded_update():
     """A bound on the samples that fills every minibatch drops the guard of each step, which
-    then changes nothing (up to the rounding of another compiled program)."""
-    batch, mask = sparse_batch(selected=40)
+    then changes nothing (up to the rounding of another compiled program); the bound is
+    trusted: where 2 samples in 3 minibatches break it (the third is empty), that
+    minibatch's step is applied, Adam's momentum moving the parameters on."""
     cfg = PPOConfig(epochs=2, num_minibatches=3)
-    guarded = sparse_update(batch, mask, cfg, chunk_size=8)
-    unguarded = sparse_update(batch, mask, cfg, chunk_size=8, min_selected=40)
-    chex.assert_trees_all_close(guarded, unguarded, rtol=1e-5, atol=1e-7)
-    # The bound is trusted: given one that 2 samples in 3 minibatches break (the third is
-    # empty), that minibatch's step is applied, Adam's momentum moving the parameters on.
-    batch, mask = sparse_batch(selected=2)
-    cfg = PPOConfig(epochs=1, num_minibatches=3)
-    guarded = sparse_update(batch, mask, cfg, chunk_size=8)
-    trusting = sparse_update(batch, mask, cfg, chunk_size=8, min_selected=5)
-    assert float(guarded[3].steps_taken) == 2
+    params = NETWORK.init(jax.random.PRNGKey(1), jnp.zeros(6))
+    optimizer = make_optimizer(cfg)
+    update = {bound: jax.jit(lambda batch, mask, bound=bound: sparse_ppo_update(
+        params, optimizer.init(params), init_return_stats(), batch, mask, jax.random.PRNGKey(2),
+        apply_fn=NETWORK.apply, optimizer=optimizer, cfg=cfg, chunk_size=8,
+        min_selected=bound)) for bound in (0, 40)}
+    filled = sparse_batch(selected=40)
+    chex.assert_trees_all_close(update[0](*filled), update[40](*filled), rtol=1e-5, atol=1e-7)
+    broken = sparse_batch(selected=2)
+    guarded, trusting = update[0](*broken), update[40](*broken)
+    assert float(guarded[3].steps_taken) == 4
     assert not all(jax.tree.leaves(jax.tree.map(jnp.array_equal, guarded[0], trusting[0])))
 
 
