@@ -134,11 +134,16 @@ def _on_the_critics_scale(return_stats: RunningStats, batch: Batch, mask: jax.Ar
         returns=critic_targets(return_stats, batch.returns))
 
 
+def _step(optimizer: optax.GradientTransformation, params, opt_state, grads):
+    """One optimizer step: (new params, new optimizer state)."""
+    updates, new_opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), new_opt_state
+
+
 def _step_if(optimizer: optax.GradientTransformation, params, opt_state, grads,
              take: jax.Array):
     """One optimizer step, skipped entirely (Adam's moments included) unless `take`."""
-    updates, new_opt_state = optimizer.update(grads, opt_state, params)
-    new_params = optax.apply_updates(params, updates)
+    new_params, new_opt_state = _step(optimizer, params, opt_state, grads)
     return (where_tree(take, new_params, params),
             where_tree(take, new_opt_state, opt_state))
 
@@ -284,8 +289,7 @@ def sparse_ppo_update(params, opt_state, return_stats: RunningStats, batch: Batc
             stopped = _past_target_kl(stopped, aux.approx_kl, cfg)
             take = (taken > 0) & ~stopped
             if unguarded:
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                params = optax.apply_updates(params, updates)
+                params, opt_state = _step(optimizer, params, opt_state, grads)
             else:
                 params, opt_state = _step_if(optimizer, params, opt_state, grads, take)
             return (params, opt_state, stopped), aux.replace(steps_taken=take.astype(jnp.float32))
