@@ -213,28 +213,27 @@ class AutoReset(Wrapper[TaskT]):
     A batch of envs can instead draw the new episodes only at the steps where some env of the
     batch ended one (a Brax reset runs the physics' initialisation, and most steps of a
     locomotion task end no episode): `step_only` for every env, then `new_episode` under one
-    batch-level condition, then `restart_ended` for every env: `step`'s draws (the same halves
-    of each env's key), so its results up to the rounding of another compiled program.
+    batch-level condition, then `restart_ended` for every env: given the halves of each env's
+    key, `step`'s draws, so its results up to the rounding of another compiled program.
     """
 
     def step(
         self, key: jax.Array, state: Any, action: jax.Array, task: TaskT
     ) -> tuple[jax.Array, Any, jax.Array, jax.Array, Info]:
-        return self.restart_ended(self.step_only(key, state, action, task),
-                                  self.new_episode(key, task))
+        step_key, reset_key = jax.random.split(key)
+        return self.restart_ended(self.step_only(step_key, state, action, task),
+                                  self.new_episode(reset_key, task))
 
     def step_only(
-        self, key: jax.Array, state: Any, action: jax.Array, task: TaskT
+        self, step_key: jax.Array, state: Any, action: jax.Array, task: TaskT
     ) -> tuple[jax.Array, Any, jax.Array, jax.Array, Info]:
-        """The wrapped env's step (first half of `key`), its observation also as
-        `info["final_obs"]`; an ended episode is not yet restarted."""
-        step_key, _ = jax.random.split(key)
+        """The wrapped env's step (with the first half of `step`'s key), its observation also
+        as `info["final_obs"]`; an ended episode is not yet restarted."""
         obs, state, reward, done, info = self.env.step(step_key, state, action, task)
         return obs, state, reward, done, {**info, "final_obs": obs}
 
-    def new_episode(self, key: jax.Array, task: TaskT) -> tuple[jax.Array, Any]:
-        """The episode `step` with this `key` starts if it ends one (second half of `key`)."""
-        _, reset_key = jax.random.split(key)
+    def new_episode(self, reset_key: jax.Array, task: TaskT) -> tuple[jax.Array, Any]:
+        """The episode `step` starts if it ends one (with the second half of its key)."""
         return self.env.reset(reset_key, task)
 
     @staticmethod

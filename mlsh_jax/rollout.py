@@ -114,13 +114,14 @@ def step_envs(spec: MLSHSpec, key: jax.Array, env_state, action: jax.Array, task
     the program ended one (`when_any`): most steps end none, and a Brax reset runs the
     physics' initialisation."""
     cfg = spec.config
-    keys = jax.random.split(key, cfg.num_slots * cfg.envs_per_slot).reshape(
-        cfg.num_slots, cfg.envs_per_slot, -1)
+    keys = jax.random.split(key, cfg.num_slots * cfg.envs_per_slot)
+    step_keys, reset_keys = (half.reshape(cfg.num_slots, cfg.envs_per_slot, -1)
+                             for half in jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0))
     per_env = lambda fn, in_axes: jax.vmap(jax.vmap(fn, in_axes=in_axes))
-    stepped = per_env(spec.env.step_only, (0, 0, 0, None))(keys, env_state, action, tasks)
+    stepped = per_env(spec.env.step_only, (0, 0, 0, None))(step_keys, env_state, action, tasks)
     done = stepped[3]
     new_episode = when_any(done, run_axes,
-                           lambda: per_env(spec.env.new_episode, (0, None))(keys, tasks))
+                           lambda: per_env(spec.env.new_episode, (0, None))(reset_keys, tasks))
     return per_env(spec.env.restart_ended, (0, 0))(stepped, new_episode)
 
 
